@@ -1,0 +1,990 @@
+/*
+ * http.c: the HTTP server glue over libmicrohttpd (MHD).
+ *
+ * Each listener is one MHD daemon in "epoll internal thread + thread pool"
+ * mode with suspend/resume allowed. MHD's URL unescaping is disabled (a no-op
+ * unescape callback) and the raw request target is captured by the URI log
+ * callback, which runs first for every request and allocates our per-request
+ * struct req_priv. So req->path and req->query are exactly what the client
+ * sent: the SharedKey signatures are computed over the raw path, and query
+ * values are decoded by us (%XX only, as storage wants).
+ *
+ * Per request, the access handler runs:
+ *
+ *     first call (headers)  -> service begin()
+ *     body chunks           -> req->sink, or buffered into req->body
+ *     last call (size 0)    -> service end()    [again after each resume]
+ *     completed callback    -> service done(), then free
+ *
+ * A reply is recorded in req_priv (status, headers, body kind) by http_reply*
+ * and queued on MHD by the access handler when the service function returns,
+ * because MHD only accepts responses from inside its callbacks. A reply made
+ * in begin() or while the body streams in is queued at once: MHD then does
+ * not read the rest of the body and closes the connection after the reply
+ * (for Expect: 100-continue clients, no body byte is sent at all).
+ *
+ * Suspend/resume: a request parks itself with http_suspend() from its
+ * handler or stream reader; any thread wakes it with http_resume(). A resume
+ * that arrives before the suspend (the producer was quicker) is remembered
+ * in resume_pending and applied right after the suspend, so no wakeup is
+ * lost. The per-request mutex orders the two. On shutdown every suspended
+ * request is resumed with shutting_down set, so handlers can answer.
+ *
+ * Ownership: req_priv owns the raw URI, path, query, params and response
+ * parts; header values are borrowed from MHD and valid until done().
+ */
+#include "http/http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/codec.h"
+#include "core/crypto.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/timefmt.h"
+#include "core/xml.h"
+
+#define HTTP_BODY_MAX_DEFAULT (1u << 20)
+#define HTTP_MAX_PARAMS 64
+
+enum body_kind { BODY_NONE, BODY_BUF, BODY_FD, BODY_STREAM };
+
+struct hdr {
+    char *name;
+    char *value;
+};
+
+struct fake_hdr {
+    char *name;
+    char *value;
+};
+
+struct req_priv {
+    struct http_server *server;
+    struct MHD_Connection *conn; /* NULL for fake requests */
+    char *uri;
+    bool begun;
+    bool ended;
+    bool queued;
+    bool counted;
+
+    /* the reply */
+    bool replied;
+    int status;
+    struct hdr *hdrs;
+    size_t nhdrs;
+    enum body_kind kind;
+    struct buf body;
+    int fd;
+    uint64_t fd_off, fd_len;
+    ssize_t (*read)(void *ctx, uint64_t pos, char *out, size_t max);
+    void *read_ctx;
+    void (*read_free)(void *ctx);
+    const char *ctype;
+    char *ctype_own;
+
+    /* suspend/resume */
+    pthread_mutex_t mu;
+    bool suspended;
+    bool resume_pending;
+    bool shutting_down;
+    struct req_priv *sprev, *snext; /* suspended list */
+
+    /* fake requests */
+    struct fake_hdr *fhdrs;
+    size_t nfhdrs;
+    char *fake_body;
+    struct http_req req;
+};
+
+struct http_server {
+    struct MHD_Daemon *d;
+    const struct http_service *svc;
+    struct http_server_opts opts;
+    atomic_uint active;
+    pthread_mutex_t mu; /* guards the suspended list and stopping */
+    struct req_priv *suspended;
+    bool stopping;
+    int port;
+};
+
+static struct req_priv *priv_of(struct http_req *req)
+{
+    return req->priv;
+}
+
+/* ---- request parsing ---------------------------------------------------- */
+
+static void add_param(struct http_req *req, const char *s, size_t n,
+                      size_t *cap)
+{
+    const char *eq = memchr(s, '=', n);
+    size_t nl = eq ? (size_t)(eq - s) : n;
+    struct buf name = BUF_INIT, value = BUF_INIT;
+
+    if (n == 0 || req->nparams >= HTTP_MAX_PARAMS)
+        return;
+    /* Undecodable names or values are kept raw: the service rejects them. */
+    if (codec_pct_decode(&name, s, nl, false) < 0) {
+        buf_reset(&name);
+        buf_add(&name, s, nl);
+    }
+    if (eq && codec_pct_decode(&value, eq + 1, n - nl - 1, false) < 0) {
+        buf_reset(&value);
+        buf_add(&value, eq + 1, n - nl - 1);
+    }
+    if (req->nparams == *cap) {
+        *cap = *cap ? *cap * 2 : 8;
+        req->params = xrealloc(req->params, *cap * sizeof(*req->params));
+    }
+    req->params[req->nparams].name = buf_detach(&name, NULL);
+    req->params[req->nparams].value = buf_detach(&value, NULL);
+    if (!req->params[req->nparams].name || !req->params[req->nparams].value)
+        BUG("out of memory parsing query");
+    req->nparams++;
+}
+
+static void parse_target(struct http_req *req, const char *uri)
+{
+    const char *q = strchr(uri, '?');
+    size_t cap = 0;
+
+    if (q) {
+        req->path = xstrndup(uri, (size_t)(q - uri));
+        req->query = xstrdup(q + 1);
+    } else {
+        req->path = xstrdup(uri);
+        req->query = xstrdup("");
+    }
+    for (const char *s = req->query; *s;) {
+        const char *amp = strchr(s, '&');
+        size_t n = amp ? (size_t)(amp - s) : strlen(s);
+        add_param(req, s, n, &cap);
+        if (!amp)
+            break;
+        s = amp + 1;
+    }
+}
+
+static struct req_priv *priv_new(struct http_server *s, const char *uri)
+{
+    struct req_priv *p = xcalloc(1, sizeof(*p));
+
+    p->server = s;
+    p->uri = xstrdup(uri ? uri : "/");
+    p->fd = -1;
+    buf_init(&p->body, (size_t)-1);
+    pthread_mutex_init(&p->mu, NULL);
+    p->req.priv = p;
+    p->req.body_max = HTTP_BODY_MAX_DEFAULT;
+    buf_init(&p->req.body, HTTP_BODY_MAX_DEFAULT);
+    crypto_uuid(p->req.id);
+    snprintf(p->req.client_ip, sizeof(p->req.client_ip), "127.0.0.1");
+    parse_target(&p->req, p->uri);
+    return p;
+}
+
+static void priv_free(struct req_priv *p)
+{
+    struct http_req *req = &p->req;
+
+    for (size_t i = 0; i < req->nparams; i++) {
+        free(req->params[i].name);
+        free(req->params[i].value);
+    }
+    free(req->params);
+    free(req->path);
+    free(req->query);
+    buf_release(&req->body);
+    for (size_t i = 0; i < p->nhdrs; i++) {
+        free(p->hdrs[i].name);
+        free(p->hdrs[i].value);
+    }
+    free(p->hdrs);
+    buf_release(&p->body);
+    if (p->fd >= 0)
+        close(p->fd);
+    if (p->read_free && p->read_ctx)
+        p->read_free(p->read_ctx);
+    free(p->ctype_own);
+    for (size_t i = 0; i < p->nfhdrs; i++) {
+        free(p->fhdrs[i].name);
+        free(p->fhdrs[i].value);
+    }
+    free(p->fhdrs);
+    free(p->fake_body);
+    pthread_mutex_destroy(&p->mu);
+    free(p->uri);
+    free(p);
+}
+
+/* ---- accessors ------------------------------------------------------------ */
+
+const char *http_header(struct http_req *req, const char *name)
+{
+    struct req_priv *p = priv_of(req);
+
+    if (p->conn)
+        return MHD_lookup_connection_value(p->conn, MHD_HEADER_KIND, name);
+    for (size_t i = 0; i < p->nfhdrs; i++) {
+        if (strcasecmp(p->fhdrs[i].name, name) == 0)
+            return p->fhdrs[i].value;
+    }
+    return NULL;
+}
+
+const char *http_param(struct http_req *req, const char *name)
+{
+    for (size_t i = 0; i < req->nparams; i++) {
+        if (strcasecmp(req->params[i].name, name) == 0)
+            return req->params[i].value;
+    }
+    return NULL;
+}
+
+struct each_ctx {
+    void (*fn)(void *ctx, const char *name, const char *value);
+    void *ctx;
+};
+
+static enum MHD_Result each_cb(void *cls, enum MHD_ValueKind kind,
+                               const char *key, const char *value)
+{
+    struct each_ctx *e = cls;
+
+    (void)kind;
+    e->fn(e->ctx, key, value ? value : "");
+    return MHD_YES;
+}
+
+void http_header_each(struct http_req *req,
+                      void (*fn)(void *ctx, const char *name,
+                                 const char *value),
+                      void *ctx)
+{
+    struct req_priv *p = priv_of(req);
+    struct each_ctx e = {fn, ctx};
+
+    if (p->conn) {
+        MHD_get_connection_values(p->conn, MHD_HEADER_KIND, each_cb, &e);
+        return;
+    }
+    for (size_t i = 0; i < p->nfhdrs; i++)
+        fn(ctx, p->fhdrs[i].name, p->fhdrs[i].value);
+}
+
+bool http_is_head(struct http_req *req)
+{
+    return strcmp(req->method, "HEAD") == 0;
+}
+
+bool http_replied(struct http_req *req)
+{
+    return priv_of(req)->replied;
+}
+
+bool http_shutting_down(struct http_req *req)
+{
+    return priv_of(req)->shutting_down;
+}
+
+/* ---- replies ---------------------------------------------------------------- */
+
+void http_add_header(struct http_req *req, const char *name,
+                     const char *value)
+{
+    struct req_priv *p = priv_of(req);
+
+    p->hdrs = xrealloc(p->hdrs, (p->nhdrs + 1) * sizeof(*p->hdrs));
+    p->hdrs[p->nhdrs].name = xstrdup(name);
+    p->hdrs[p->nhdrs].value = xstrdup(value);
+    p->nhdrs++;
+}
+
+static bool begin_reply(struct req_priv *p, int status)
+{
+    if (p->replied) {
+        log_error("second reply to one request status=%d", status);
+        return false;
+    }
+    p->replied = true;
+    p->status = status;
+    return true;
+}
+
+static void set_ctype(struct req_priv *p, const char *ctype)
+{
+    free(p->ctype_own);
+    p->ctype_own = ctype ? xstrdup(ctype) : NULL;
+    p->ctype = p->ctype_own;
+}
+
+void http_reply(struct http_req *req, int status, const char *content_type,
+                struct buf *body)
+{
+    struct req_priv *p = priv_of(req);
+
+    if (!begin_reply(p, status))
+        return;
+    set_ctype(p, content_type);
+    p->kind = BODY_BUF;
+    if (body) {
+        buf_release(&p->body);
+        p->body = *body;
+        buf_init(body, body->max);
+    }
+}
+
+void http_reply_fd(struct http_req *req, int status, int fd, uint64_t off,
+                   uint64_t len)
+{
+    struct req_priv *p = priv_of(req);
+
+    if (!begin_reply(p, status)) {
+        close(fd);
+        return;
+    }
+    p->kind = BODY_FD;
+    p->fd = fd;
+    p->fd_off = off;
+    p->fd_len = len;
+}
+
+void http_reply_stream(struct http_req *req, int status,
+                       const char *content_type,
+                       ssize_t (*read)(void *ctx, uint64_t pos, char *out,
+                                       size_t max),
+                       void *ctx, void (*free_ctx)(void *ctx))
+{
+    struct req_priv *p = priv_of(req);
+
+    if (!begin_reply(p, status)) {
+        if (free_ctx)
+            free_ctx(ctx);
+        return;
+    }
+    set_ctype(p, content_type);
+    p->kind = BODY_STREAM;
+    p->read = read;
+    p->read_ctx = ctx;
+    p->read_free = free_ctx;
+}
+
+/* ---- error bodies ----------------------------------------------------------- */
+
+void http_reply_storage_error(struct http_req *req, const struct err *err)
+{
+    struct buf b = BUF_INIT;
+    char ts[TIMEFMT_ISO_LEN];
+    int status = err_http_status(err->code);
+    const char *code = err->svc[0] ? err->svc : "InternalError";
+
+    http_add_header(req, "x-ms-error-code", code);
+    if (http_is_head(req) || status == 304) {
+        http_reply(req, status, NULL, NULL);
+        return;
+    }
+    timefmt_iso8601(timefmt_now_ms(), 7, ts);
+    buf_adds(&b, "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>");
+    xml_escape(&b, code, strlen(code));
+    buf_adds(&b, "</Code><Message>");
+    xml_escape(&b, err->msg, strlen(err->msg));
+    buf_addf(&b, "\nRequestId:%s\nTime:%s</Message>", req->id, ts);
+    for (int i = 0; i < err->ndetails; i++)
+        xml_elem(&b, err->details[i].name, err->details[i].value);
+    buf_adds(&b, "</Error>");
+    http_reply(req, status, "application/xml", &b);
+    buf_release(&b);
+}
+
+void http_reply_batch_error(struct http_req *req, const struct err *err)
+{
+    json_t *o, *msg, *vals;
+    char ts[TIMEFMT_ISO_LEN];
+    char *text, *meta, *dump;
+    const char *host = http_header(req, "Host");
+    struct buf b = BUF_INIT;
+    int status = err_http_status(err->code);
+
+    if (http_is_head(req) || status == 304) {
+        http_reply(req, status, NULL, NULL);
+        return;
+    }
+    timefmt_iso8601(timefmt_now_ms(), 7, ts);
+    text = xasprintf("%s\nRequestId:%s\nTime:%s", err->msg, req->id, ts);
+    meta = xasprintf("http://%s/$metadata#Microsoft.Azure.Batch.Protocol."
+                     "Entities.Container.errors/@Element",
+                     host ? host : "localhost");
+    o = json_object();
+    json_object_set_new(o, "odata.metadata", json_string(meta));
+    json_object_set_new(o, "code",
+                        json_string(err->svc[0] ? err->svc : "InternalError"));
+    msg = json_object();
+    json_object_set_new(msg, "lang", json_string("en-US"));
+    json_object_set_new(msg, "value", json_string(text));
+    json_object_set_new(o, "message", msg);
+    if (err->ndetails) {
+        vals = json_array();
+        for (int i = 0; i < err->ndetails; i++) {
+            json_t *kv = json_object();
+            json_object_set_new(kv, "key",
+                                json_string(err->details[i].name));
+            json_object_set_new(kv, "value",
+                                json_string(err->details[i].value));
+            json_array_append_new(vals, kv);
+        }
+        json_object_set_new(o, "values", vals);
+    }
+    dump = json_dumps(o, JSON_COMPACT);
+    if (dump)
+        buf_adds(&b, dump);
+    free(dump);
+    json_decref(o);
+    free(text);
+    free(meta);
+    http_reply(req, status, "application/json;odata=minimalmetadata", &b);
+    buf_release(&b);
+}
+
+/* ---- suspend / resume ------------------------------------------------------- */
+
+static void slist_add(struct http_server *s, struct req_priv *p)
+{
+    pthread_mutex_lock(&s->mu);
+    p->sprev = NULL;
+    p->snext = s->suspended;
+    if (s->suspended)
+        s->suspended->sprev = p;
+    s->suspended = p;
+    if (s->stopping)
+        p->resume_pending = true;
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void slist_del(struct http_server *s, struct req_priv *p)
+{
+    pthread_mutex_lock(&s->mu);
+    if (p->sprev)
+        p->sprev->snext = p->snext;
+    else if (s->suspended == p)
+        s->suspended = p->snext;
+    if (p->snext)
+        p->snext->sprev = p->sprev;
+    p->sprev = p->snext = NULL;
+    pthread_mutex_unlock(&s->mu);
+}
+
+void http_suspend(struct http_req *req)
+{
+    struct req_priv *p = priv_of(req);
+    bool now = false;
+
+    if (!p->conn)
+        return;
+    pthread_mutex_lock(&p->mu);
+    if (!p->suspended) {
+        MHD_suspend_connection(p->conn);
+        p->suspended = true;
+        if (p->resume_pending || p->server->stopping) {
+            p->resume_pending = false;
+            now = true;
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    slist_add(p->server, p);
+    if (now)
+        http_resume(req);
+}
+
+void http_resume(struct http_req *req)
+{
+    struct req_priv *p = priv_of(req);
+
+    if (!p->conn)
+        return;
+    pthread_mutex_lock(&p->mu);
+    if (p->suspended) {
+        p->suspended = false;
+        MHD_resume_connection(p->conn);
+    } else {
+        p->resume_pending = true;
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* ---- MHD glue ----------------------------------------------------------------- */
+
+static ssize_t stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct req_priv *p = cls;
+    ssize_t n;
+
+    if (p->suspended)
+        slist_del(p->server, p);
+    n = p->read(p->read_ctx, pos, buf, max);
+    if (n < 0)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    return n;
+}
+
+static void std_headers(struct req_priv *p, struct MHD_Response *r)
+{
+    struct http_req *req = &p->req;
+    const char *v;
+
+    if (p->server->opts.flavor == HTTP_STORAGE) {
+        MHD_add_response_header(r, "x-ms-request-id", req->id);
+        v = http_header(req, "x-ms-version");
+        if (v)
+            MHD_add_response_header(r, "x-ms-version", v);
+        v = http_header(req, "x-ms-client-request-id");
+        if (v)
+            MHD_add_response_header(r, "x-ms-client-request-id", v);
+        MHD_add_response_header(r, "Server", "shoal");
+    } else {
+        MHD_add_response_header(r, "request-id", req->id);
+        v = http_header(req, "client-request-id");
+        if (v)
+            MHD_add_response_header(r, "client-request-id", v);
+        MHD_add_response_header(r, "DataServiceVersion", "3.0");
+    }
+}
+
+static enum MHD_Result queue_reply(struct req_priv *p)
+{
+    struct MHD_Response *r = NULL;
+    enum MHD_Result ret;
+
+    switch (p->kind) {
+    case BODY_NONE:
+    case BODY_BUF:
+        r = MHD_create_response_from_buffer(p->body.len, p->body.data,
+                                            MHD_RESPMEM_MUST_COPY);
+        break;
+    case BODY_FD:
+        r = MHD_create_response_from_fd_at_offset64(p->fd_len, p->fd,
+                                                    p->fd_off);
+        if (r)
+            p->fd = -1; /* MHD closes it */
+        break;
+    case BODY_STREAM:
+        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024,
+                                              stream_cb, p, NULL);
+        break;
+    }
+    if (!r) {
+        log_error("cannot create response status=%d", p->status);
+        return MHD_NO;
+    }
+    std_headers(p, r);
+    if (p->ctype)
+        MHD_add_response_header(r, "Content-Type", p->ctype);
+    for (size_t i = 0; i < p->nhdrs; i++)
+        MHD_add_response_header(r, p->hdrs[i].name, p->hdrs[i].value);
+    ret = MHD_queue_response(p->conn, (unsigned)p->status, r);
+    MHD_destroy_response(r);
+    p->queued = true;
+    return ret;
+}
+
+static void body_error(struct req_priv *p, const struct err *e)
+{
+    struct http_req *req = &p->req;
+
+    if (req->on_error)
+        req->on_error(req, e);
+    else if (p->server->opts.flavor == HTTP_STORAGE)
+        http_reply_storage_error(req, e);
+    else
+        http_reply_batch_error(req, e);
+}
+
+static void feed_body(struct req_priv *p, const char *data, size_t len)
+{
+    struct http_req *req = &p->req;
+    struct err e = ERR_INIT;
+
+    req->received += len;
+    if (p->replied)
+        return;
+    if (req->sink) {
+        if (req->sink(req, data, len) < 0 && !p->replied)
+            body_error(p, &req->err);
+        return;
+    }
+    if (req->body.len + len > req->body_max) {
+        req->body_too_big = true;
+        err_set(&e, ERR_TOOBIG, "RequestBodyTooLarge",
+                "the request body is larger than %zu bytes", req->body_max);
+        {
+            char lim[32];
+            snprintf(lim, sizeof(lim), "%zu", req->body_max);
+            err_add_detail(&e, "MaxLimit", lim);
+        }
+        body_error(p, &e);
+        return;
+    }
+    if (buf_add(&req->body, data, len) < 0) {
+        err_set(&e, ERR_NOMEM, "InternalError", "out of memory");
+        body_error(p, &e);
+    }
+}
+
+static void set_client_ip(struct req_priv *p)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(p->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+    if (!sa)
+        return;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
+                  p->req.client_ip, sizeof(p->req.client_ip));
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr,
+                  p->req.client_ip, sizeof(p->req.client_ip));
+}
+
+static bool has_body(struct http_req *req)
+{
+    const char *te = http_header(req, "Transfer-Encoding");
+
+    return (req->has_length && req->length > 0) ||
+           (te && strcasecmp(te, "chunked") == 0);
+}
+
+static void *uri_cb(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct http_server *s = cls;
+    struct req_priv *p = priv_new(s, uri);
+
+    p->conn = conn;
+    p->counted = true;
+    atomic_fetch_add(&s->active, 1);
+    return p;
+}
+
+static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn,
+                                 const char *url, const char *method,
+                                 const char *version, const char *upload,
+                                 size_t *upload_size, void **con_cls)
+{
+    struct http_server *s = cls;
+    struct req_priv *p = *con_cls;
+    struct http_req *req;
+
+    (void)url;
+    (void)version;
+    if (!p) {
+        p = uri_cb(s, url, conn);
+        *con_cls = p;
+    }
+    req = &p->req;
+    if (p->queued) {
+        /* Already answered (early reply): drop what else comes. */
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (!p->begun) {
+        const char *cl;
+        p->begun = true;
+        p->conn = conn;
+        req->method = method;
+        req->svc = s->svc->ctx;
+        req->service = s->svc;
+        set_client_ip(p);
+        cl = http_header(req, "Content-Length");
+        if (cl) {
+            char *end;
+            errno = 0;
+            req->length = strtoull(cl, &end, 10);
+            req->has_length = errno == 0 && end != cl && *end == '\0';
+        }
+        log_set_request(req->id);
+        log_debug("request method=%s path=%s svc=%s", method, req->path,
+                  s->svc->name);
+        s->svc->begin(req);
+        buf_init(&req->body, req->body_max);
+        log_set_request(NULL);
+        /*
+         * An early reply to a request with a body is queued now, so MHD
+         * does not read the body (and closes the connection after the
+         * reply). Without a body, wait for the final call: queued then,
+         * the connection stays open for the next request.
+         */
+        if (p->replied && has_body(req))
+            return queue_reply(p);
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        log_set_request(req->id);
+        feed_body(p, upload, *upload_size);
+        log_set_request(NULL);
+        *upload_size = 0;
+        if (p->replied)
+            return queue_reply(p);
+        return MHD_YES;
+    }
+    /* End of the request (or a resume). */
+    if (p->suspended || p->sprev || p->snext || s->suspended == p)
+        slist_del(s, p);
+    log_set_request(req->id);
+    p->ended = true;
+    if (!p->replied)
+        s->svc->end(req);
+    log_set_request(NULL);
+    if (p->replied)
+        return queue_reply(p);
+    if (p->suspended)
+        return MHD_YES;
+    log_error("handler returned without a reply path=%s", req->path);
+    {
+        struct err e = ERR_INIT;
+        err_set(&e, ERR_INTERNAL, "InternalError", "no reply");
+        body_error(p, &e);
+    }
+    return queue_reply(p);
+}
+
+static void completed_cb(void *cls, struct MHD_Connection *conn,
+                         void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    struct http_server *s = cls;
+    struct req_priv *p = *con_cls;
+
+    (void)conn;
+    if (!p)
+        return;
+    slist_del(s, p);
+    p->req.aborted = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK;
+    if (p->begun && s->svc->done) {
+        log_set_request(p->req.id);
+        s->svc->done(&p->req);
+        log_set_request(NULL);
+    }
+    if (p->counted)
+        atomic_fetch_sub(&s->active, 1);
+    priv_free(p);
+    *con_cls = NULL;
+}
+
+static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    return strlen(s);
+}
+
+static void *uri_log_cb(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    return uri_cb(cls, uri, c);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+
+    (void)cls;
+    vsnprintf(line, sizeof(line), fmt, ap);
+    line[strcspn(line, "\n")] = '\0';
+    log_debug("libmicrohttpd: %s", line);
+}
+
+int http_server_start(const struct http_service *svc,
+                      const struct http_server_opts *opts,
+                      struct http_server **out, struct err *err)
+{
+    struct http_server *s = xcalloc(1, sizeof(*s));
+    struct sockaddr_in6 sa6;
+    struct sockaddr_in sa4;
+    struct sockaddr *sa;
+    const union MHD_DaemonInfo *info;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD |
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+
+    s->svc = svc;
+    s->opts = *opts;
+    pthread_mutex_init(&s->mu, NULL);
+    memset(&sa4, 0, sizeof(sa4));
+    memset(&sa6, 0, sizeof(sa6));
+    if (inet_pton(AF_INET, opts->host, &sa4.sin_addr) == 1) {
+        sa4.sin_family = AF_INET;
+        sa4.sin_port = htons((uint16_t)opts->port);
+        sa = (struct sockaddr *)&sa4;
+    } else if (inet_pton(AF_INET6, opts->host, &sa6.sin6_addr) == 1) {
+        sa6.sin6_family = AF_INET6;
+        sa6.sin6_port = htons((uint16_t)opts->port);
+        sa = (struct sockaddr *)&sa6;
+        flags |= MHD_USE_IPv6;
+    } else {
+        pthread_mutex_destroy(&s->mu);
+        free(s);
+        return err_set(err, ERR_INVALID, NULL,
+                       "bad listen address '%s' (want an IP address)",
+                       opts->host);
+    }
+    s->d = MHD_start_daemon(
+        flags, (uint16_t)opts->port, NULL, NULL, access_cb, s,
+        MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)opts->threads, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)opts->idle_timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)10000, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)(128 * 1024), MHD_OPTION_NOTIFY_COMPLETED, completed_cb, s,
+        MHD_OPTION_URI_LOG_CALLBACK, uri_log_cb, s,
+        MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        (unsigned)1024, MHD_OPTION_END);
+    if (!s->d) {
+        pthread_mutex_destroy(&s->mu);
+        free(s);
+        return err_set(err, ERR_IO, NULL, "cannot listen on %s port %d for %s",
+                       opts->host, opts->port, svc->name);
+    }
+    info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : opts->port;
+    *out = s;
+    return 0;
+}
+
+int http_server_port(const struct http_server *s)
+{
+    return s->port;
+}
+
+void http_server_quiesce(struct http_server *s)
+{
+    MHD_socket fd = MHD_quiesce_daemon(s->d);
+
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+}
+
+unsigned http_server_active(const struct http_server *s)
+{
+    return atomic_load(&s->active);
+}
+
+void http_server_stop(struct http_server *s)
+{
+    struct req_priv *p;
+
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->stopping = true;
+    for (p = s->suspended; p; p = p->snext) {
+        pthread_mutex_lock(&p->mu);
+        p->shutting_down = true;
+        if (p->suspended) {
+            p->suspended = false;
+            MHD_resume_connection(p->conn);
+        } else {
+            p->resume_pending = true;
+        }
+        pthread_mutex_unlock(&p->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    /* Give resumed handlers a moment to answer before the sockets close. */
+    for (int i = 0; i < 100 && s->suspended; i++)
+        usleep(10000);
+    MHD_stop_daemon(s->d);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+/* ---- fake requests for unit tests --------------------------------------------- */
+
+struct http_req *http_fake_new(const char *method, const char *target,
+                               const char *const *headers)
+{
+    struct req_priv *p = priv_new(NULL, target);
+    struct http_req *req = &p->req;
+
+    req->method = method;
+    for (size_t i = 0; headers && headers[i]; i++) {
+        const char *c = strchr(headers[i], ':');
+        const char *v;
+        if (!c)
+            continue;
+        v = c + 1;
+        while (*v == ' ')
+            v++;
+        p->fhdrs = xrealloc(p->fhdrs, (p->nfhdrs + 1) * sizeof(*p->fhdrs));
+        p->fhdrs[p->nfhdrs].name = xstrndup(headers[i],
+                                            (size_t)(c - headers[i]));
+        p->fhdrs[p->nfhdrs].value = xstrdup(v);
+        p->nfhdrs++;
+    }
+    {
+        const char *cl = http_header(req, "Content-Length");
+        if (cl) {
+            char *end;
+            req->length = strtoull(cl, &end, 10);
+            req->has_length = end != cl && *end == '\0';
+        }
+    }
+    return req;
+}
+
+void http_fake_run(struct http_req *req, const struct http_service *svc,
+                   const char *body, size_t len)
+{
+    struct req_priv *p = priv_of(req);
+    struct http_server fake;
+
+    memset(&fake, 0, sizeof(fake));
+    fake.svc = svc;
+    p->server = &fake;
+    req->svc = svc->ctx;
+    req->service = svc;
+    p->begun = true;
+    svc->begin(req);
+    buf_init(&req->body, req->body_max);
+    if (!p->replied && len)
+        feed_body(p, body, len);
+    if (!p->replied)
+        svc->end(req);
+    if (svc->done)
+        svc->done(req);
+    p->server = NULL;
+}
+
+int http_fake_status(struct http_req *req)
+{
+    return priv_of(req)->replied ? priv_of(req)->status : 0;
+}
+
+const char *http_fake_body(struct http_req *req)
+{
+    return priv_of(req)->body.data;
+}
+
+const char *http_fake_resp_header(struct http_req *req, const char *name)
+{
+    struct req_priv *p = priv_of(req);
+
+    for (size_t i = 0; i < p->nhdrs; i++) {
+        if (strcasecmp(p->hdrs[i].name, name) == 0)
+            return p->hdrs[i].value;
+    }
+    return NULL;
+}
+
+void http_fake_free(struct http_req *req)
+{
+    if (req)
+        priv_free(priv_of(req));
+}
