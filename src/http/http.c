@@ -793,7 +793,8 @@ static void *uri_log_cb(void *cls, const char *uri, struct MHD_Connection *c)
     return uri_cb(cls, uri, c);
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void
+mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char line[512];
 
