@@ -30,6 +30,13 @@ struct err;
 #define ODATA_MAX_LEN 65536
 #define ODATA_MAX_DEPTH 64
 #define ODATA_MAX_NODES 4096
+/*
+ * At most this many distinct $select names (a Batch entity has about 30
+ * top-level properties); more is -ERR_INVALID. Duplicates are dropped
+ * before counting, empty items ("id,,state", "id,") and names that are not
+ * [A-Za-z_][A-Za-z0-9_]* (so no "a/b") are -ERR_INVALID naming the offset.
+ */
+#define ODATA_MAX_SELECT 128
 
 struct odata_expr;
 
@@ -65,6 +72,21 @@ void odata_free(struct odata_expr *e);
 int odata_eval(const struct odata_expr *e,
                int (*get)(void *ctx, const char *prop, struct odata_value *out),
                void *ctx, bool *match_out, struct err *err);
+
+/*
+ * Check every property the expression names, whether or not evaluation
+ * would reach it (odata_eval stops "or" at the first true arm and "and" at
+ * the first false one, so an unknown property in an arm it skips goes
+ * unnoticed). Calls get() once per property reference with any entity ctx
+ * the getter accepts (values are ignored) and returns its first failure
+ * as odata_eval would report it: -ERR_INVALID "unknown property 'x'" for
+ * -ERR_INVALID. Lets a list refuse a bad $filter with 400 even when it has
+ * no entities. A NULL expression checks nothing and returns 0.
+ */
+int odata_check(const struct odata_expr *e,
+                int (*get)(void *ctx, const char *prop,
+                           struct odata_value *out),
+                void *ctx, struct err *err);
 
 /*
  * Parse $select: a comma list of top-level property names, spaces allowed
