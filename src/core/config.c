@@ -83,6 +83,8 @@ static const struct config_row rows[] = {
      "1000000", 1, INT64_MAX, false, "events kept in the log"},
     {"events.retain_s", NULL, CFG_INT, OFF(events_retain_s), "86400", 1,
      INT64_MAX, false, "events younger than this are kept"},
+    {"events.prune_interval_ms", NULL, CFG_INT, OFF(events_prune_ms),
+     "60000", 10, 86400000, false, "how often old events are pruned"},
     {"notify.max_attempts", NULL, CFG_INT, OFF(notify_max_attempts), "30", 1,
      1000000, false, "delivery attempts before a dead letter"},
     {"notify.backoff_base_ms", NULL, CFG_INT, OFF(notify_backoff_base_ms),

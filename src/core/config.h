@@ -33,6 +33,7 @@ struct config {
     char *node_run_as;        /* node.run_as: user for non-admin tasks */
     int64_t events_retain_count; /* events.retain_count */
     int64_t events_retain_s;  /* events.retain_s */
+    int64_t events_prune_ms;  /* events.prune_interval_ms */
     int64_t notify_max_attempts;  /* notify.max_attempts */
     int64_t notify_backoff_base_ms; /* notify.backoff_base_ms */
     int64_t notify_backoff_cap_ms;  /* notify.backoff_cap_ms */

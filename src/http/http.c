@@ -58,6 +58,7 @@
 
 #define HTTP_BODY_MAX_DEFAULT (1u << 20)
 #define HTTP_MAX_PARAMS 64
+#define HTTP_DRAIN_MAX (8u << 20) /* body bytes read after an early reply */
 
 enum body_kind { BODY_NONE, BODY_BUF, BODY_FD, BODY_STREAM };
 
@@ -79,6 +80,7 @@ struct req_priv {
     bool ended;
     bool queued;
     bool counted;
+    uint64_t drained; /* body bytes discarded after an early reply */
 
     /* the reply */
     bool replied;
@@ -463,6 +465,12 @@ void http_reply_batch_error(struct http_req *req, const struct err *err)
 static void slist_add(struct http_server *s, struct req_priv *p)
 {
     pthread_mutex_lock(&s->mu);
+    if (p->sprev || p->snext || s->suspended == p) {
+        if (s->stopping)
+            p->resume_pending = true;
+        pthread_mutex_unlock(&s->mu);
+        return;
+    }
     p->sprev = NULL;
     p->snext = s->suspended;
     if (s->suspended)
@@ -531,8 +539,7 @@ static ssize_t stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
     struct req_priv *p = cls;
     ssize_t n;
 
-    if (p->suspended)
-        slist_del(p->server, p);
+    slist_del(p->server, p);
     n = p->read(p->read_ctx, pos, buf, max);
     if (n < 0)
         return MHD_CONTENT_READER_END_OF_STREAM;
@@ -730,12 +737,21 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn,
         return MHD_YES;
     }
     if (*upload_size) {
+        if (p->replied) {
+            /*
+             * Replied while the body streams in: MHD 0.9.75 refuses a
+             * response queued mid-upload (MHD_queue_response returns
+             * MHD_NO and the client sees the connection drop), so drain
+             * the rest, up to HTTP_DRAIN_MAX, and queue at the end.
+             */
+            p->drained += *upload_size;
+            *upload_size = 0;
+            return p->drained > HTTP_DRAIN_MAX ? MHD_NO : MHD_YES;
+        }
         log_set_request(req->id);
         feed_body(p, upload, *upload_size);
         log_set_request(NULL);
         *upload_size = 0;
-        if (p->replied)
-            return queue_reply(p);
         return MHD_YES;
     }
     /* End of the request (or a resume). */

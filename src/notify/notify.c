@@ -14,8 +14,10 @@
  * so every redelivery and every endpoint sees the same value, and two
  * look-alike transitions differ by seq (notifications.md §5.5).
  *
- * Retention: rows older than events.retain_s beyond the newest
- * events.retain_count are pruned by the dispatcher thread every minute;
+ * Retention: an event is pruned when it is BOTH older than events.retain_s
+ * AND beyond the newest events.retain_count (so both settings are floors:
+ * young events are kept however many there are); the dispatcher thread
+ * prunes every events.prune_interval_ms.
  * notify_meta('pruned_through') remembers the highest pruned seq, and a
  * watcher asking for events after a seq below it gets 410 Gone. Events still
  * referenced by the outbox or dead letters are never pruned.
@@ -33,15 +35,42 @@
  *              d = min(cap, base * 2^(n-1)), sleep d/2 + rand(d/2), at
  *              least Retry-After; 400/401/403/410/413 -> dead letter now
  *
+ * Webhook POSTs run concurrently on one libcurl multi handle owned by the
+ * dispatcher (at most NOTIFY_MAX_INFLIGHT, one per endpoint, so an
+ * endpoint's order holds): a receiver that is slow or never answers (30 s
+ * timeout) holds up only its own endpoint, never queue deliveries or other
+ * webhooks. The dispatcher sleeps in curl_multi_poll(); notify_committed()
+ * wakes it with curl_multi_wakeup() (thread-safe, and a wakeup sent before
+ * the poll is not lost). POSTs in flight at shutdown are abandoned: their
+ * rows stay in the outbox and go again after the restart.
+ *
  * A row that reaches notify.max_attempts (MaxDeliveryAttemptsExceeded) or
  * notify.ttl_s (TimeToLiveExceeded) moves to dead_letters, listed by the
- * API and replayable. A deleted endpoint is marked deleted and removed once
- * its last row (the Unregistration message) is gone.
+ * API and replayable; queue deliveries that fail for another reason than a
+ * missing queue (QueueNotFound, at once) obey the same limits and backoff.
+ * A deleted endpoint is marked deleted and removed once its last row (the
+ * Unregistration message) is gone, together with its dead letters (nobody
+ * can list or replay them then, and they would pin their events forever).
  *
  * Threads: notify_event_tx and friends run on request threads with the db
- * lock held; the dispatcher is one thread; watchers are resumed from
- * notify_committed() under n->mu. The dispatcher never holds the db lock
- * while it waits on the network.
+ * lock held; the dispatcher is one thread and never holds the db lock while
+ * it waits on the network; the watch timer (watch_timer) is another, which
+ * only resumes parked watchers when they are due (long-poll timeout, SSE
+ * heartbeat or bookmark); commits resume them all from notify_committed()
+ * under n->mu.
+ *
+ * Changes after review (integration tests in tests/integ/notify_*.test.mjs):
+ * - long-polls were answered only at the next 15 s dispatcher heartbeat,
+ *   not at their timeout: the watch timer resumes each at its own deadline;
+ * - retention pruned on either condition (count OR age), dropping young
+ *   events past retain_count: now both must hold;
+ * - dead letters of a reaped endpoint were orphaned and stopped pruning for
+ *   good: reaped with the endpoint;
+ * - one hung webhook receiver stopped all delivery for up to 30 s per
+ *   attempt (blocking curl_easy_perform on the dispatcher): now the multi
+ *   interface, one POST in flight per endpoint;
+ * - a failing queue delivery retried every backoff_base_ms forever: now
+ *   backoff, max attempts and TTL as for webhooks.
  *
  * Changing the schema: append a step to notify_schema[] with the next
  * version; the message format is versioned by MessageVersion (1.0 queue,
@@ -183,8 +212,19 @@ int notify_open(const struct config *cfg, struct db *db, struct notify **out,
     n = xcalloc(1, sizeof(*n));
     n->cfg = cfg;
     n->db = db;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
+        !(n->multi = curl_multi_init())) {
+        free(n);
+        return err_set(err, ERR_INTERNAL, NULL, "libcurl init failed");
+    }
     pthread_mutex_init(&n->mu, NULL);
-    pthread_cond_init(&n->cond, NULL);
+    {
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&n->watch_cond, &ca);
+        pthread_condattr_destroy(&ca);
+    }
     db_lock(db);
     n->pruned_through = 0;
     {
@@ -498,9 +538,8 @@ void notify_committed(struct notify *n)
         return;
     pthread_mutex_lock(&n->mu);
     notify_watch_wake_locked(n);
-    n->work = true;
-    pthread_cond_signal(&n->cond);
     pthread_mutex_unlock(&n->mu);
+    curl_multi_wakeup(n->multi); /* thread-safe; wakes the dispatcher */
 }
 
 /* ---- delivery --------------------------------------------------------------- */
@@ -573,9 +612,33 @@ char *notify_render_message(const char *account, int kind, int64_t seq,
     return out;
 }
 
-/* Pick due rows: the lowest pending seq of each endpoint. */
+/* A webhook POST in flight (the dispatcher's slots; never moved). */
+struct inflight {
+    bool used;
+    CURL *c;
+    struct curl_slist *h;
+    char *body;
+    int64_t retry_after_ms;
+    struct delivery d;
+};
+
+static bool in_flight(const struct inflight *fl, size_t nfl,
+                      const char *endpoint_id)
+{
+    for (size_t i = 0; i < nfl; i++) {
+        if (fl[i].used && strcmp(fl[i].d.endpoint_id, endpoint_id) == 0)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * Pick due rows: the lowest pending seq of each endpoint, but none of an
+ * endpoint with a POST in flight (one at a time per endpoint: its order).
+ */
 static size_t due_rows(struct notify *n, int64_t now, struct delivery *out,
-                       size_t max, int64_t *next_out)
+                       size_t max, const struct inflight *fl, size_t nfl,
+                       int64_t *next_out)
 {
     sqlite3_stmt *st;
     size_t k = 0;
@@ -594,6 +657,8 @@ static size_t due_rows(struct notify *n, int64_t now, struct delivery *out,
         int64_t next_at = sqlite3_column_int64(st, 14);
         struct delivery *d;
 
+        if (in_flight(fl, nfl, (const char *)sqlite3_column_text(st, 1)))
+            continue;
         if (next_at > now) {
             if (*next_out == 0 || next_at < *next_out)
                 *next_out = next_at;
@@ -688,15 +753,22 @@ static void deliver_queue(struct notify *n, struct delivery *d, int64_t now)
         goto out;
     }
     db_rollback(n->db);
-    if (db_begin(n->db, &e) < 0)
+    if (db_begin(n->db, NULL) < 0)
         goto out;
     if (rc == -ERR_NOTFOUND) {
         dead_letter_tx(n, d, "QueueNotFound", e.msg, d->attempts + 1, now);
+    } else if (d->attempts + 1 >= n->cfg->notify_max_attempts) {
+        dead_letter_tx(n, d, "MaxDeliveryAttemptsExceeded", e.msg,
+                       d->attempts + 1, now);
+    } else if (now - d->first_at >= n->cfg->notify_ttl_s * 1000) {
+        dead_letter_tx(n, d, "TimeToLiveExceeded", e.msg, d->attempts + 1,
+                       now);
     } else {
         st = db_stmt(n->db, "UPDATE outbox SET attempts=attempts+1,"
                             " next_at=?, last_outcome=?, last_attempt_at=?"
                             " WHERE id=?");
-        sqlite3_bind_int64(st, 1, now + n->cfg->notify_backoff_base_ms);
+        sqlite3_bind_int64(st, 1,
+                           now + notify_backoff_ms(n->cfg, d->attempts + 1));
         sqlite3_bind_text(st, 2, e.msg, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, now);
         sqlite3_bind_int64(st, 4, d->id);
@@ -734,21 +806,25 @@ static size_t discard_cb(char *data, size_t size, size_t nmemb, void *ctx)
     return size * nmemb;
 }
 
-/* POST a webhook; returns the HTTP status, or 0 on a transport error. */
-static long post_webhook(const struct delivery *d, const char *body,
-                         int64_t *retry_after_ms, char *outcome,
-                         size_t outlen)
+/*
+ * Start a webhook POST on the dispatcher's multi handle: the message, its
+ * signature and headers; d moves into f. Returns false (d untouched) when
+ * the request cannot even be built; it is then tried again later.
+ */
+static bool start_webhook(struct notify *n, struct inflight *f,
+                          struct delivery *d)
 {
-    CURL *c = curl_easy_init();
+    char *msg = notify_render_message(d->account, d->kind, d->seq, d->ts,
+                                      d->props, d->etag, true,
+                                      d->endpoint_id);
+    CURL *c = msg ? curl_easy_init() : NULL;
     struct curl_slist *h = NULL;
     char sig[128 + 32];
     char line[256];
-    long status = 0;
-    CURLcode cr;
 
     if (!c) {
-        snprintf(outcome, outlen, "curl init failed");
-        return 0;
+        free(msg);
+        return false;
     }
     h = curl_slist_append(h, "Content-Type: application/json");
     if (d->signing_key && d->signing_key[0]) {
@@ -756,7 +832,7 @@ static long post_webhook(const struct delivery *d, const char *body,
         unsigned char mac[CRYPTO_SHA256_LEN];
         if (codec_base64_decode(&key, d->signing_key,
                                 strlen(d->signing_key)) == 0) {
-            crypto_hmac_sha256(key.data, key.len, body, strlen(body), mac);
+            crypto_hmac_sha256(key.data, key.len, msg, strlen(msg), mac);
             codec_hex_encode(&hex, mac, sizeof(mac), true);
             snprintf(sig, sizeof(sig), "ms-signature: sha256=%s", hex.data);
             h = curl_slist_append(h, sig);
@@ -769,26 +845,46 @@ static long post_webhook(const struct delivery *d, const char *body,
     h = curl_slist_append(h, line);
     snprintf(line, sizeof(line), "x-shoal-etag: %s", d->etag);
     h = curl_slist_append(h, line);
-    curl_easy_setopt(c, CURLOPT_URL, d->address);
+    /* No "Expect: 100-continue": the body is small, send it at once. */
+    h = curl_slist_append(h, "Expect:");
+
+    memset(f, 0, sizeof(*f));
+    f->used = true;
+    f->c = c;
+    f->h = h;
+    f->body = msg;
+    f->d = *d;
+    memset(d, 0, sizeof(*d));
+    curl_easy_setopt(c, CURLOPT_URL, f->d.address);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, f->body);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(f->body));
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, hdr_cb);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, retry_after_ms);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &f->retry_after_ms);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard_cb);
-    cr = curl_easy_perform(c);
-    if (cr != CURLE_OK) {
-        snprintf(outcome, outlen, "%s", curl_easy_strerror(cr));
-    } else {
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-        snprintf(outcome, outlen, "HTTP %ld", status);
+    if (curl_multi_add_handle(n->multi, c) != CURLM_OK) {
+        *d = f->d;
+        curl_slist_free_all(h);
+        curl_easy_cleanup(c);
+        free(msg);
+        memset(f, 0, sizeof(*f));
+        return false;
     }
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    return status;
+    return true;
+}
+
+static void inflight_free(struct notify *n, struct inflight *f)
+{
+    curl_multi_remove_handle(n->multi, f->c);
+    curl_easy_cleanup(f->c);
+    curl_slist_free_all(f->h);
+    free(f->body);
+    delivery_free(&f->d);
+    memset(f, 0, sizeof(*f));
 }
 
 int64_t notify_backoff_ms(const struct config *cfg, int attempt)
@@ -804,21 +900,23 @@ int64_t notify_backoff_ms(const struct config *cfg, int attempt)
     return d / 2 + (d > 1 ? (int64_t)(r % (uint32_t)(d / 2 + 1)) : 0);
 }
 
-static void deliver_webhook(struct notify *n, struct delivery *d)
+/* A POST is over: record the outcome (db lock taken here), free f. */
+static void finish_webhook(struct notify *n, struct inflight *f,
+                           CURLcode cr)
 {
-    char *msg = notify_render_message(d->account, d->kind, d->seq, d->ts,
-                                      d->props, d->etag, true,
-                                      d->endpoint_id);
+    struct delivery *d = &f->d;
     char outcome[256];
-    int64_t retry_after = 0, now, delay;
-    long status;
+    int64_t retry_after = f->retry_after_ms, now, delay;
+    long status = 0;
     int attempts = d->attempts + 1;
     sqlite3_stmt *st;
 
-    if (!msg)
-        return;
-    status = post_webhook(d, msg, &retry_after, outcome, sizeof(outcome));
-    free(msg);
+    if (cr != CURLE_OK) {
+        snprintf(outcome, sizeof(outcome), "%s", curl_easy_strerror(cr));
+    } else {
+        curl_easy_getinfo(f->c, CURLINFO_RESPONSE_CODE, &status);
+        snprintf(outcome, sizeof(outcome), "HTTP %ld", status);
+    }
     now = timefmt_now_ms();
     db_lock(n->db);
     if (db_begin(n->db, NULL) < 0)
@@ -857,16 +955,35 @@ static void deliver_webhook(struct notify *n, struct delivery *d)
     db_commit(n->db, NULL);
 out:
     db_unlock(n->db);
+    inflight_free(n, f);
 }
 
-/* Remove endpoints marked deleted whose outbox has drained. */
+/*
+ * Remove endpoints marked deleted whose outbox has drained, with their dead
+ * letters: once the endpoint row is gone nobody can list or replay them,
+ * and left behind they would pin their events against pruning forever.
+ */
 static void reap_endpoints_locked(struct notify *n)
 {
-    sqlite3_stmt *st = db_stmt(
-        n->db, "DELETE FROM endpoints WHERE deleted=1 AND NOT EXISTS"
-               " (SELECT 1 FROM outbox WHERE endpoint_id=endpoints.id)");
+    sqlite3_stmt *st;
 
-    db_step_done(n->db, st, NULL);
+    if (db_begin(n->db, NULL) < 0)
+        return;
+    st = db_stmt(n->db,
+                 "DELETE FROM dead_letters WHERE endpoint_id IN (SELECT id"
+                 " FROM endpoints WHERE deleted=1 AND NOT EXISTS"
+                 " (SELECT 1 FROM outbox WHERE endpoint_id=endpoints.id))");
+    if (db_step_done(n->db, st, NULL) < 0)
+        goto fail;
+    st = db_stmt(n->db,
+                 "DELETE FROM endpoints WHERE deleted=1 AND NOT EXISTS"
+                 " (SELECT 1 FROM outbox WHERE endpoint_id=endpoints.id)");
+    if (db_step_done(n->db, st, NULL) < 0)
+        goto fail;
+    if (db_commit(n->db, NULL) == 0)
+        return;
+fail:
+    db_rollback(n->db);
 }
 
 static void prune_events_locked(struct notify *n, int64_t now)
@@ -879,12 +996,16 @@ static void prune_events_locked(struct notify *n, int64_t now)
         max = sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
     cut = max - n->cfg->events_retain_count;
-    /* Keep what is young enough, or still to be delivered. */
+    /*
+     * Keep the newest retain_count, what is young enough, and what is still
+     * to be delivered: an event goes only when it is old AND beyond the
+     * count (the newest old event bounds the cut; none old: no cut).
+     */
     st = db_stmt(n->db, "SELECT MAX(seq) FROM events WHERE ts < ?");
     sqlite3_bind_int64(st, 1, now - n->cfg->events_retain_s * 1000);
     if (sqlite3_step(st) == SQLITE_ROW) {
-        int64_t old = sqlite3_column_int64(st, 0);
-        if (old > cut)
+        int64_t old = sqlite3_column_int64(st, 0); /* NULL: 0 */
+        if (old < cut)
             cut = old;
     }
     sqlite3_reset(st);
@@ -903,12 +1024,18 @@ static void prune_events_locked(struct notify *n, int64_t now)
         return;
     st = db_stmt(n->db, "DELETE FROM events WHERE seq <= ?");
     sqlite3_bind_int64(st, 1, cut);
-    db_step_done(n->db, st, NULL);
+    if (db_step_done(n->db, st, NULL) < 0) {
+        db_rollback(n->db);
+        return;
+    }
     st = db_stmt(n->db, "INSERT INTO notify_meta(k, v) VALUES("
                         "'pruned_through', ?) ON CONFLICT(k) DO UPDATE SET"
                         " v=excluded.v");
     sqlite3_bind_int64(st, 1, cut);
-    db_step_done(n->db, st, NULL);
+    if (db_step_done(n->db, st, NULL) < 0) {
+        db_rollback(n->db);
+        return;
+    }
     if (db_commit(n->db, NULL) == 0) {
         pthread_mutex_lock(&n->mu);
         n->pruned_through = cut;
@@ -920,66 +1047,123 @@ static void prune_events_locked(struct notify *n, int64_t now)
 static void *dispatcher(void *arg)
 {
     struct notify *n = arg;
-    int64_t last_prune = 0, last_beat = timefmt_mono_ms();
+    struct inflight fl[NOTIFY_MAX_INFLIGHT];
+    int64_t last_prune = 0;
 
+    memset(fl, 0, sizeof(fl));
     for (;;) {
         struct delivery ds[32];
-        size_t k;
+        size_t k, busy = 0;
         int64_t now, next = 0, wait_ms;
+        int running = 0, left;
+        CURLMsg *msg;
+        bool stop;
 
+        pthread_mutex_lock(&n->mu);
+        stop = n->stop;
+        pthread_mutex_unlock(&n->mu);
+        if (stop)
+            break;
         now = timefmt_now_ms();
         memset(ds, 0, sizeof(ds));
         db_lock(n->db);
-        k = due_rows(n, now, ds, ARRAY_SIZE(ds), &next);
+        k = due_rows(n, now, ds, ARRAY_SIZE(ds), fl, ARRAY_SIZE(fl), &next);
         for (size_t i = 0; i < k; i++) {
-            if (ds[i].type == 1)
+            if (ds[i].type == 1) {
                 deliver_queue(n, &ds[i], now);
+                busy++;
+            }
         }
-        if (now - last_prune > 60000) {
+        if (now - last_prune >= n->cfg->events_prune_ms) {
             prune_events_locked(n, now);
             reap_endpoints_locked(n);
             last_prune = now;
         }
         db_unlock(n->db);
         for (size_t i = 0; i < k; i++) {
-            if (ds[i].type == 3 && !n->stop)
-                deliver_webhook(n, &ds[i]);
+            if (ds[i].type == 3) {
+                /* A free slot, else it stays due until one frees up. */
+                for (size_t s = 0; s < ARRAY_SIZE(fl); s++) {
+                    if (!fl[s].used) {
+                        if (start_webhook(n, &fl[s], &ds[i]))
+                            busy++;
+                        break;
+                    }
+                }
+            }
             delivery_free(&ds[i]);
         }
-        if (k > 0) {
-            /* Delivered queue messages are events for queue watchers. */
+        curl_multi_perform(n->multi, &running);
+        while ((msg = curl_multi_info_read(n->multi, &left))) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            for (size_t s = 0; s < ARRAY_SIZE(fl); s++) {
+                if (fl[s].used && fl[s].c == msg->easy_handle) {
+                    CURLcode cr = msg->data.result;
+                    finish_webhook(n, &fl[s], cr);
+                    busy++;
+                    break;
+                }
+            }
+        }
+        if (busy > 0) {
+            /* Delivered or started: look again (the next seq is due). */
             continue;
         }
 
-        pthread_mutex_lock(&n->mu);
-        if (timefmt_mono_ms() - last_beat >= NOTIFY_HEARTBEAT_MS) {
-            notify_watch_wake_locked(n);
-            last_beat = timefmt_mono_ms();
-        }
         wait_ms = NOTIFY_HEARTBEAT_MS / 3;
+        if (n->cfg->events_prune_ms < wait_ms)
+            wait_ms = n->cfg->events_prune_ms;
         if (next) {
             int64_t until = next - timefmt_now_ms();
             if (until < wait_ms)
                 wait_ms = until < 1 ? 1 : until;
         }
-        if (!n->work && !n->stop) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += wait_ms / 1000;
-            ts.tv_nsec += (wait_ms % 1000) * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&n->cond, &n->mu, &ts);
-        }
-        n->work = false;
-        if (n->stop) {
-            pthread_mutex_unlock(&n->mu);
-            break;
-        }
-        pthread_mutex_unlock(&n->mu);
+        /*
+         * Sleep until a transfer has news, a commit calls
+         * curl_multi_wakeup (notify_committed), or the next row is due;
+         * libcurl shortens the wait to its own timers.
+         */
+        curl_multi_poll(n->multi, NULL, 0, (int)wait_ms, NULL);
     }
+    /* Shutdown: abandon POSTs in flight; their rows stay in the outbox. */
+    for (size_t s = 0; s < ARRAY_SIZE(fl); s++) {
+        if (fl[s].used)
+            inflight_free(n, &fl[s]);
+    }
+    return NULL;
+}
+
+/*
+ * The watch timer: parked watchers are resumed by commits, and by this
+ * thread when they are due (a long-poll's timeout, an SSE heartbeat or
+ * bookmark). It does no I/O, so a slow webhook cannot delay a watcher.
+ */
+static void *watch_timer(void *arg)
+{
+    struct notify *n = arg;
+
+    pthread_mutex_lock(&n->mu);
+    while (!n->stop) {
+        int64_t now = timefmt_mono_ms();
+        int64_t next = notify_watch_tick_locked(n, now);
+        struct timespec ts;
+
+        n->watch_wake_at = next;
+        if (next == 0) {
+            pthread_cond_wait(&n->watch_cond, &n->mu);
+            continue;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += (next - now) / 1000;
+        ts.tv_nsec += ((next - now) % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&n->watch_cond, &n->mu, &ts);
+    }
+    pthread_mutex_unlock(&n->mu);
     return NULL;
 }
 
@@ -988,6 +1172,9 @@ int notify_start(struct notify *n, struct err *err)
     if (pthread_create(&n->thread, NULL, dispatcher, n) != 0)
         return err_sys(err, "start the notification dispatcher");
     n->started = true;
+    if (pthread_create(&n->watch_thread, NULL, watch_timer, n) != 0)
+        return err_sys(err, "start the watch timer");
+    n->watch_started = true;
     return 0;
 }
 
@@ -995,14 +1182,19 @@ void notify_close(struct notify *n)
 {
     if (!n)
         return;
-    if (n->started) {
-        pthread_mutex_lock(&n->mu);
-        n->stop = true;
-        pthread_cond_signal(&n->cond);
-        pthread_mutex_unlock(&n->mu);
+    pthread_mutex_lock(&n->mu);
+    n->stop = true;
+    pthread_cond_signal(&n->watch_cond);
+    pthread_mutex_unlock(&n->mu);
+    curl_multi_wakeup(n->multi);
+    if (n->started)
         pthread_join(n->thread, NULL);
-    }
-    pthread_cond_destroy(&n->cond);
+    if (n->watch_started)
+        pthread_join(n->watch_thread, NULL);
+    curl_multi_cleanup(n->multi);
+    curl_global_cleanup();
+    pthread_cond_destroy(&n->watch_cond);
     pthread_mutex_destroy(&n->mu);
+    free(n->wrap);
     free(n);
 }

@@ -5,7 +5,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct auth;
 struct config;
+struct http_service;
 struct db;
 struct err;
 struct http_req;
@@ -130,5 +132,15 @@ void notify_committed(struct notify *n);
 bool notify_api_route(struct notify *n, struct http_req *req,
                       const char *account, bool at_end);
 void notify_api_done(struct notify *n, struct http_req *req);
+
+/*
+ * The batch listener's service with the notify routes in front: requests
+ * to /events, /notificationendpoints... and /jobs/{id}/notificationsubscriptions
+ * are authenticated with Batch SharedKey and served by notify; everything
+ * else goes to inner unchanged. The wrapper lives as long as n.
+ */
+const struct http_service *notify_wrap_service(struct notify *n,
+                                               const struct http_service *in,
+                                               const struct auth *auth);
 
 #endif

@@ -52,7 +52,8 @@ static void clear_msgs(struct fixture *f);
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    char *argv[] = {"t", NULL};
+    char arg0[] = "t";
+    char *argv[] = {arg0, NULL};
     char path[128];
 
     snprintf(f->dir, sizeof(f->dir), "/tmp/shoal-notify-XXXXXX");
