@@ -5,7 +5,8 @@
  * < argv; bad values exit 2), the data directory (DATA/, DATA/blobs,
  * DATA/nodes), the accounts (--dev: devstoreaccount1 with its public key;
  * else DATA/account.key, created with a random key on first start, mode
- * 0600), the database (DATA/meta.db), the services (each migrates its
+ * 0600), the database (DATA/meta.db), the services (blob, queue, batch and
+ * notify, whose routes front the batch listener; each migrates its
  * schema and recovers what a crash left), the three listeners, then
  * DATA/ports ("blob=N\nqueue=N\nbatch=N\n", written to a temp file and
  * renamed, so its presence means every listener is up: the readiness signal
@@ -40,9 +41,19 @@
 #include "core/timefmt.h"
 #include "db/db.h"
 #include "http/http.h"
+#include "notify/notify.h"
 #include "queue/queue.h"
 
 #define ACCOUNT_NAME_DEFAULT "shoal"
+
+/* Notification delivery into a local queue, inside notify's transaction. */
+static int queue_sink(void *ctx, struct db *db, const char *account,
+                      const char *queue, const char *text, size_t len,
+                      bool create, struct err *err)
+{
+    (void)ctx;
+    return queue_put_in_tx(db, account, queue, text, len, create, err);
+}
 
 static int mkdir_p(const char *path, struct err *err)
 {
@@ -183,6 +194,7 @@ int main(int argc, char **argv)
     struct blob_service *blob = NULL;
     struct queue_service *queue = NULL;
     struct batch_service *batch = NULL;
+    struct notify *notify = NULL;
     struct http_server *servers[3] = {NULL, NULL, NULL};
     struct listen_ports ports;
     struct http_server_opts opts;
@@ -226,8 +238,10 @@ int main(int argc, char **argv)
         goto fail;
     if (blob_service_open(&cfg, db, &auth, &blob, &err) < 0 ||
         queue_service_open(&cfg, db, &auth, &queue, &err) < 0 ||
-        batch_service_open(&cfg, db, &auth, &batch, &err) < 0)
+        batch_service_open(&cfg, db, &auth, &batch, &err) < 0 ||
+        notify_open(&cfg, db, &notify, &err) < 0)
         goto fail;
+    notify_set_queue_sink(notify, queue_sink, NULL);
 
     memset(&opts, 0, sizeof(opts));
     opts.host = cfg.host;
@@ -244,8 +258,9 @@ int main(int argc, char **argv)
         goto fail;
     opts.flavor = HTTP_BATCH;
     opts.port = (int)cfg.batch_port;
-    if (http_server_start(batch_service_http(batch), &opts, &servers[2],
-                          &err) < 0)
+    if (http_server_start(
+            notify_wrap_service(notify, batch_service_http(batch), &auth),
+            &opts, &servers[2], &err) < 0)
         goto fail;
     ports.blob = http_server_port(servers[0]);
     ports.queue = http_server_port(servers[1]);
@@ -253,7 +268,8 @@ int main(int argc, char **argv)
 
     if (blob_service_start(blob, &ports, &err) < 0 ||
         queue_service_start(queue, &ports, &err) < 0 ||
-        batch_service_start(batch, &ports, &err) < 0)
+        batch_service_start(batch, &ports, &err) < 0 ||
+        notify_start(notify, &err) < 0)
         goto fail;
     if (write_ports(cfg.data_dir, &ports, &err) < 0)
         goto fail;
@@ -284,6 +300,7 @@ out:
         http_server_stop(servers[i]);
     if (batch)
         batch_service_close(batch);
+    notify_close(notify);
     if (queue)
         queue_service_close(queue);
     if (blob)
