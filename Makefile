@@ -109,6 +109,7 @@ $(LIBSHOAL_A): $(CLIENT_OBJ) $(CORE_OBJ)
 $(LIBSHOAL_SO): $(CLIENT_OBJ) $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) -shared -Wl,-soname,libshoal.so.0 $(LDFLAGS) -o $@ $^ $(LIBS)
+	ln -sf libshoal.so $(LIBDIR)/libshoal.so.0
 
 $(LIBDIR)/shoal.pc: scripts/shoal.pc.in
 	@mkdir -p $(dir $@)
