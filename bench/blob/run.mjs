@@ -1,0 +1,262 @@
+#!/usr/bin/env node
+// bench/blob/run.mjs: the Blob service of shoald side by side with Azurite
+// (npm azurite, pinned in package-lock), same machine, same client.
+//
+//   node bench/blob/run.mjs            (bench/run calls it; SHOAL_BIN picks
+//                                       the shoald binary, default bin/)
+//   BENCH_SECONDS=2 BENCH_RUNS=3       (per small-blob phase; repetitions)
+//   BENCH_SHOAL_ARGS="--set db.sync=normal"  (extra shoald flags)
+//   BENCH_ONLY=shoal                   (skip Azurite: quick experiments)
+//
+// Client: raw node:http with keep-alive and our own SharedKey signing (no
+// SDK overhead) for small blobs; for the 256 MiB transfers curl (a C
+// client: node's own HTTP stack tops out near 1 GB/s and would measure
+// itself), with the same signed headers, falling back to node:http when
+// curl is missing. The same client for both servers. Metrics, each the
+// median of BENCH_RUNS runs (servers alternate within a run):
+//
+//   - 4 KiB Put Blob ops/s with 16 concurrent requests
+//   - 4 KiB Get Blob ops/s with 16 concurrent requests
+//   - 256 MiB single Put Blob, MiB/s (body streamed from a 1 MiB buffer)
+//   - 256 MiB single Get Blob, MiB/s (body drained)
+//   - peak RSS of each server over the whole run (VmHWM in /proc/PID/status)
+//
+// shoald runs with its defaults (db.sync=full: every acknowledged write is
+// fsync'd); Azurite with its defaults (disk persistence, no fsync). Not a
+// test: nothing here asserts. Runs in about a minute and a half.
+import { execFileSync, spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startServer, tmpDir } from '../../tests/integ/lib/server.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '../..');
+const ACCOUNT = 'devstoreaccount1';
+const KEY = Buffer.from('Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==', 'base64');
+const VERSION = '2021-10-04'; // one Azurite 3.37 knows, so no version skew
+const SECONDS = +(process.env.BENCH_SECONDS || 2);
+const RUNS = +(process.env.BENCH_RUNS || 3);
+const CONCURRENCY = 16;
+const SMALL = 4096;
+const LARGE = 256 * 1024 * 1024;
+const GET_SET = 256;
+
+function sign(method, rawPath, headers) {
+  const h = {};
+  for (const [k, v] of Object.entries(headers)) h[k.toLowerCase()] = String(v);
+  h['x-ms-date'] = new Date().toUTCString();
+  h['x-ms-version'] = VERSION;
+  const [p, q = ''] = rawPath.split('?');
+  const len = h['content-length'];
+  const xms = Object.keys(h).filter((k) => k.startsWith('x-ms-')).sort().map((k) => `${k}:${h[k]}\n`).join('');
+  let res = `/${ACCOUNT}${p}`;
+  for (const part of q.split('&').filter(Boolean).sort()) {
+    const [k, v = ''] = part.split('=');
+    res += `\n${decodeURIComponent(k).toLowerCase()}:${decodeURIComponent(v)}`;
+  }
+  const sts = [method, h['content-encoding'] ?? '', h['content-language'] ?? '', len && len !== '0' ? len : '',
+    h['content-md5'] ?? '', h['content-type'] ?? '', '', '', '', '', '', ''].join('\n') + '\n' + xms + res;
+  h.authorization = `SharedKey ${ACCOUNT}:${crypto.createHmac('sha256', KEY).update(sts).digest('base64')}`;
+  return h;
+}
+
+function client(port) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY * 2 });
+  // body: Buffer, or { size, chunk } to stream size bytes of repeated chunk
+  return (method, relPath, headers = {}, body) => new Promise((resolve, reject) => {
+    const rawPath = `/${ACCOUNT}${relPath}`;
+    const hdrs = { ...headers };
+    const size = body === undefined ? 0 : Buffer.isBuffer(body) ? body.length : body.size;
+    if (body !== undefined) hdrs['content-length'] = size;
+    const req = http.request({ host: '127.0.0.1', port, method, path: rawPath, agent, headers: sign(method, rawPath, hdrs) }, (res) => {
+      let n = 0;
+      res.on('data', (d) => { n += d.length; });
+      res.on('end', () => (res.statusCode < 300 ? resolve(n) : reject(new Error(`${method} ${rawPath}: ${res.statusCode}`))));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    if (body === undefined || Buffer.isBuffer(body)) {
+      req.end(body);
+      return;
+    }
+    let left = body.size;
+    const pump = () => {
+      while (left > 0) {
+        const part = left >= body.chunk.length ? body.chunk : body.chunk.subarray(0, left);
+        left -= part.length;
+        if (!req.write(part)) {
+          req.once('drain', pump);
+          return;
+        }
+      }
+      req.end();
+    };
+    pump();
+  });
+}
+
+const HAVE_CURL = (() => {
+  try {
+    execFileSync('curl', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+// One large transfer with curl: 'PUT' sends file, 'GET' drains. Returns
+// the bytes per second curl measured.
+function curlTransfer(port, method, relPath, file) {
+  const rawPath = `/${ACCOUNT}${relPath}`;
+  const extra = method === 'PUT' ? { 'x-ms-blob-type': 'BlockBlob', 'content-length': LARGE } : {};
+  const h = sign(method, rawPath, extra);
+  const args = ['-sf', '-o', '/dev/null', '-w', method === 'PUT' ? '%{speed_upload}' : '%{speed_download}'];
+  for (const [k, v] of Object.entries(h)) args.push('-H', `${k}: ${v}`);
+  if (method === 'PUT') args.push('-T', file);
+  args.push(`http://127.0.0.1:${port}${rawPath}`);
+  return +execFileSync('curl', args).toString();
+}
+
+async function freePort() {
+  const s = net.createServer();
+  await new Promise((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address();
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+async function startAzurite() {
+  const dir = tmpDir('bench-azurite');
+  const port = await freePort();
+  const bin = path.join(root, 'node_modules', '.bin', 'azurite-blob');
+  const proc = spawn(bin, ['--blobHost', '127.0.0.1', '--blobPort', String(port), '--location', dir,
+    '--silent', '--skipApiVersionCheck', '--disableTelemetry'], { stdio: 'ignore' });
+  const deadline = Date.now() + 30000;
+  for (;;) {
+    const ok = await new Promise((r) => {
+      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); r(true); });
+      s.on('error', () => r(false));
+    });
+    if (ok) break;
+    if (Date.now() > deadline) throw new Error('azurite did not start');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    name: 'azurite', port, pid: proc.pid, dir,
+    stop: async () => {
+      proc.kill('SIGTERM');
+      await new Promise((r) => (proc.exitCode !== null ? r() : proc.on('exit', r)));
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function startShoal() {
+  const args = (process.env.BENCH_SHOAL_ARGS || '').split(' ').filter(Boolean);
+  const srv = await startServer({ name: 'bench-shoal', logLevel: 'warn', args });
+  return {
+    name: 'shoal', port: srv.ports.blob, pid: srv.pid, dir: srv.dataDir,
+    stop: async () => { await srv.stop(); fs.rmSync(srv.dataDir, { recursive: true, force: true }); },
+  };
+}
+
+function peakRssMiB(pid) {
+  const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? +m[1] / 1024 : NaN;
+}
+
+async function loop(fn) {
+  const until = Date.now() + SECONDS * 1000;
+  const start = process.hrtime.bigint();
+  let ops = 0;
+  await Promise.all(Array.from({ length: CONCURRENCY }, async (_, w) => {
+    for (let i = 0; Date.now() < until; i++) {
+      await fn(w, i);
+      ops++;
+    }
+  }));
+  return ops / (Number(process.hrtime.bigint() - start) / 1e9);
+}
+
+async function timed(fn) {
+  const start = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+async function runOnce(s, small, chunk, largeFile) {
+  const req = client(s.port);
+  const put = await loop((w, i) => req('PUT', `/bench/s-${w}-${i % 64}`, { 'x-ms-blob-type': 'BlockBlob' }, small));
+  for (let i = 0; i < GET_SET; i++) await req('PUT', `/bench/g-${i}`, { 'x-ms-blob-type': 'BlockBlob' }, small);
+  const get = await loop((w, i) => req('GET', `/bench/g-${(w * 7 + i) % GET_SET}`));
+  const MiB = 1024 * 1024;
+  if (largeFile) {
+    const up = curlTransfer(s.port, 'PUT', '/bench/large', largeFile) / MiB;
+    const down = curlTransfer(s.port, 'GET', '/bench/large') / MiB;
+    return { put, get, up, down };
+  }
+  const up = LARGE / MiB / await timed(() => req('PUT', '/bench/large', { 'x-ms-blob-type': 'BlockBlob' }, { size: LARGE, chunk }));
+  let got = 0;
+  const down = LARGE / MiB / await timed(async () => { got = await req('GET', '/bench/large'); });
+  if (got !== LARGE) throw new Error(`${s.name}: downloaded ${got} bytes`);
+  return { put, get, up, down };
+}
+
+const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+
+async function main() {
+  const small = crypto.randomBytes(SMALL);
+  const chunk = crypto.randomBytes(1024 * 1024);
+  let largeDir = null;
+  let largeFile = null;
+  if (HAVE_CURL) {
+    largeDir = tmpDir('bench-large');
+    largeFile = path.join(largeDir, 'large.bin');
+    const fd = fs.openSync(largeFile, 'w');
+    for (let i = 0; i < LARGE / chunk.length; i++) fs.writeSync(fd, chunk);
+    fs.closeSync(fd);
+  }
+  const only = process.env.BENCH_ONLY;
+  const servers = [];
+  if (!only || only === 'shoal') servers.push(await startShoal());
+  if (!only || only === 'azurite') servers.push(await startAzurite());
+  const results = { shoal: [], azurite: [] };
+  try {
+    for (const s of servers) await client(s.port)('PUT', '/bench?restype=container');
+    for (let r = 0; r < RUNS; r++) {
+      for (const s of r % 2 ? [...servers].reverse() : servers) {
+        const res = await runOnce(s, small, chunk, largeFile);
+        results[s.name].push(res);
+        process.stderr.write(`run ${r + 1}/${RUNS} ${s.name}: put ${res.put.toFixed(0)}/s get ${res.get.toFixed(0)}/s ` +
+          `up ${res.up.toFixed(0)} MiB/s down ${res.down.toFixed(0)} MiB/s\n`);
+      }
+    }
+    const rss = Object.fromEntries(servers.map((s) => [s.name, peakRssMiB(s.pid)]));
+    if (servers.length < 2) {
+      console.log(JSON.stringify({ ...Object.fromEntries(['put', 'get', 'up', 'down'].map((k) => [k, Math.round(median(results[servers[0].name].map((x) => x[k])))])), rss: rss[servers[0].name] }));
+      return;
+    }
+    const m = (name, k) => median(results[name].map((x) => x[k]));
+    const rows = [
+      ['4 KiB Put Blob, 16 concurrent (ops/s)', m('shoal', 'put'), m('azurite', 'put')],
+      ['4 KiB Get Blob, 16 concurrent (ops/s)', m('shoal', 'get'), m('azurite', 'get')],
+      ['256 MiB Put Blob (MiB/s)', m('shoal', 'up'), m('azurite', 'up')],
+      ['256 MiB Get Blob (MiB/s)', m('shoal', 'down'), m('azurite', 'down')],
+    ];
+    const pad = (s, n) => String(s).padStart(n);
+    console.log(`blob service, median of ${RUNS} runs (${SECONDS} s per small-blob phase; ` +
+      `large transfers with ${largeFile ? 'curl' : 'node:http'}; shoald durable: db.sync=full)`);
+    console.log(`${'metric'.padEnd(40)}${pad('shoal', 10)}${pad('azurite', 10)}${pad('ratio', 9)}`);
+    for (const [label, a, b] of rows) console.log(`${label.padEnd(40)}${pad(a.toFixed(0), 10)}${pad(b.toFixed(0), 10)}${pad((a / b).toFixed(1) + 'x', 9)}`);
+    console.log(`${'peak RSS (MiB, lower is better)'.padEnd(40)}${pad(rss.shoal.toFixed(1), 10)}${pad(rss.azurite.toFixed(1), 10)}${pad((rss.shoal / rss.azurite).toFixed(2) + 'x', 9)}`);
+  } finally {
+    for (const s of servers) await s.stop();
+    if (largeDir) fs.rmSync(largeDir, { recursive: true, force: true });
+  }
+}
+
+await main();
