@@ -48,7 +48,8 @@ struct db {
 
 static int sqlerr(struct db *db, struct err *err, const char *what)
 {
-    int rc = sqlite3_errcode(db->h);
+    /* Extended result codes are on: the primary code is the low byte. */
+    int rc = sqlite3_errcode(db->h) & 0xff;
     int ext = sqlite3_extended_errcode(db->h);
 
     if (rc == SQLITE_CONSTRAINT)
@@ -89,6 +90,13 @@ int db_open(const char *path, bool sync_full, struct db **out,
                 sync_full ? "PRAGMA synchronous=FULL"
                           : "PRAGMA synchronous=NORMAL",
                 err) < 0)
+        goto fail;
+    /*
+     * One connection in one process: exclusive locking skips the file
+     * locks SQLite would take per transaction (and the WAL index in shared
+     * memory). Other processes cannot open the database while shoald runs.
+     */
+    if (db_exec(db, "PRAGMA locking_mode=EXCLUSIVE", err) < 0)
         goto fail;
     if (db_exec(db, "PRAGMA foreign_keys=ON", err) < 0)
         goto fail;
