@@ -88,6 +88,31 @@ struct runner_result {
  * in res (download/upload failure, timeout); negative only for internal
  * errors (res->category "servererror" is then set too).
  * Thread-safe: several tasks run at once in different threads.
+ *
+ * Details the caller relies on (runner.c's design note has the rest):
+ *
+ *   - failureInfo codes: BlobNotFound, BlobAccessDenied, BlobDownloadTimedOut,
+ *     BlobDownloadMiscError, ResourceFileCreateFailed, DiskFull (downloads;
+ *     ran false); CommandProgramNotFound, CommandLaunchFailed (ran false, no
+ *     exit code); TaskEnded (timed_out or cancelled; exit_code 137);
+ *     FailureExitCode (exit code != 0); FileUploadAccessDenied,
+ *     FileUploadMiscError (uploads); servererror Unknown (internal). All but
+ *     the last are category usererror; the first failure recorded wins.
+ *   - max_wall_ms counts from the launch of the command (downloads are not
+ *     included); cancel also stops downloads and uploads in flight.
+ *   - Output files are uploaded only when the command ran and was not
+ *     cancelled; a literal pattern naming a missing file is not a failure.
+ *   - t->env is the whole environment of the task, plus PATH, HOME and LANG
+ *     when it lacks them (the agent's; HOME is wd with run_as). The caller
+ *     puts the AZ_BATCH_* variables there; output patterns may use them
+ *     ("$AZ_BATCH_TASK_DIR/x"). A later duplicate name wins.
+ *   - The process must keep SIGCHLD at SIG_DFL (children are waited for by
+ *     pid; SIG_IGN would reap them first) and should ignore SIGPIPE (libcurl
+ *     runs with CURLOPT_NOSIGNAL, so TLS writes to a closed peer can raise
+ *     it). Tasks get default dispositions and an empty signal mask.
+ *   - With run_as the caller must be root; task_dir becomes group t->gid,
+ *     mode 0750, and wd owner t->uid:t->gid, mode 0770.
+ *   - res->message never contains a URL's query (SAS signatures).
  */
 int runner_run(const struct runner_task *t, const volatile bool *cancel,
                struct runner_result *res);
@@ -96,12 +121,55 @@ int runner_run(const struct runner_task *t, const volatile bool *cancel,
  * Split a command line into arguments the way the real service does on
  * Linux: whitespace separates, single and double quotes group (quotes
  * removed), backslash escapes the next character outside single quotes;
- * no variable or glob expansion. *argv_out is a NULL-terminated malloc'd
- * array of malloc'd strings (free with runner_free_args). -ERR_INVALID on
- * an unterminated quote or an empty command.
+ * no variable or glob expansion. Precisely, as POSIX sh quoting without
+ * expansions: inside double quotes a backslash escapes only \ " $ ` (and
+ * is kept before anything else, so `printf "a\nb"` keeps its \n); outside
+ * quotes it escapes any character; backslash-newline is removed in both; a
+ * lone backslash at the very end is kept literally. "" and '' make empty
+ * arguments. *argv_out is a NULL-terminated malloc'd array of malloc'd
+ * strings (free with runner_free_args); *argc_out may be NULL. -ERR_INVALID
+ * (svc "InvalidCommandLine") on an unterminated quote or an empty command
+ * (nothing but whitespace). Thread-safe.
  */
 int runner_split_args(const char *cmd, char ***argv_out, size_t *argc_out,
                       struct err *err);
+/* Free an array from runner_split_args; NULL is a no-op. */
 void runner_free_args(char **argv);
+
+/*
+ * Match a path (relative, '/'-separated) against an output filePattern,
+ * segment by segment. In a segment: '*' is any run of characters, '?' one
+ * character, '[abc]', '[a-c]' and '[!a]' (or '[^a]') one character from
+ * (or not from) the set; ']' first in a set is literal, an unclosed '[' is
+ * a literal '['; brackets escape wildcards ("abc[*]" matches "abc*").
+ * Backslash is an ordinary character (only '/' separates on Linux). A
+ * segment that is exactly "**" matches zero or more whole segments. A path
+ * segment starting with '.' matches only a pattern segment that starts with
+ * a literal '.': "*" skips ".git", ".*" matches it, "**" never crosses it.
+ * Empty segments are ignored on both sides ("a//b" is "a/b"). Matching is on
+ * bytes. Cost is O(pattern segments x path segments x segment length): no
+ * exponential backtracking on hostile patterns. Thread-safe.
+ */
+bool runner_glob_match(const char *pattern, const char *path);
+
+/*
+ * Process-wide tunables of the transfers. The defaults suit production;
+ * tests shrink them to exercise block uploads and retries with small files.
+ * runner_get_limits copies the current values; runner_set_limits replaces
+ * them (a call in flight keeps the values it started with). Thread-safe.
+ */
+struct runner_limits {
+    uint64_t single_put_max; /* largest file sent as one Put Blob (64 MiB) */
+    uint64_t block_size;     /* Put Block size above that (8 MiB; grown to
+                                stay within 50,000 blocks) */
+    long connect_timeout_s;  /* TCP/TLS connect (30) */
+    long stall_timeout_s;    /* under 1 byte/s this long: timed out (120) */
+    int http_attempts;       /* tries per request on 408, 429, 5xx and
+                                network errors (3) */
+    long retry_delay_ms;     /* first back-off, doubled per retry (500) */
+};
+
+void runner_get_limits(struct runner_limits *out);
+void runner_set_limits(const struct runner_limits *l);
 
 #endif

@@ -1,0 +1,753 @@
+/*
+ * sched.c: the scheduler.
+ *
+ * Purpose: decide which task runs where, and carry out every transition
+ * that follows from it, so a scheduling decision is O(log n) and never a
+ * scan of the tasks.
+ *
+ * Structures:
+ *   mqueue (one per pool id): a binary min-heap of active tasks keyed by
+ *     (-job priority, seq). seq is the task's arrival order and survives
+ *     retries and requeues, so a retried task keeps its place.
+ *   mrun: one attempt of a task on a node, holding task->slots of the
+ *     node's pool->slots. node->runs lists them; task->run points back.
+ *     A run outlives its task's interest in it when the task is
+ *     terminated or deleted while running (run->task NULL, cancel set):
+ *     the slots stay taken until the agent confirms the kill.
+ *
+ * Invariants:
+ *   - t in heap  <=>  t->state == active && job active && not running.
+ *   - node->slots_used == sum of its runs' slots.
+ *   - job->nruns == number of runs (anywhere) with run->job == job; a job
+ *     in terminating/deleting moves on only when it reaches 0.
+ *   - a task's attempt number only grows; a run is identified on the wire
+ *     by (task rowid, attempt), so stale reports never touch a newer run.
+ *
+ * Task transitions here (see model.c for the full machines):
+ *   active ──assign──▶ running        (attempt++, run created, startTime)
+ *   running ──finished, failed, retries left──▶ active (retryCount++)
+ *   running ──finished──▶ completed   (result, exitCode, failureInfo)
+ *   running ──lost──▶ active          (requeueCount++ if it may have run)
+ *   active|running ──terminate──▶ completed (TaskEnded if it was running)
+ *
+ * Threads: everything runs under model->mu (the caller's), except
+ * sched_tick which takes it. The waker callback is called under the lock
+ * and must only resume a request (http_resume), never block.
+ */
+#include "batch/sched.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/parse.h"
+#include "core/timefmt.h"
+
+static sched_wake_fn waker;
+static void *waker_ctx;
+
+void sched_set_waker(sched_wake_fn fn, void *ctx)
+{
+    waker = fn;
+    waker_ctx = ctx;
+}
+
+/* ---- the heap ---------------------------------------------------------- */
+
+static bool before(const struct mtask *a, const struct mtask *b)
+{
+    if (a->job->priority != b->job->priority)
+        return a->job->priority > b->job->priority;
+    return a->seq < b->seq;
+}
+
+static void heap_set(struct mqueue *q, size_t i, struct mtask *t)
+{
+    q->heap[i] = t;
+    t->heap_idx = i;
+}
+
+static void sift_up(struct mqueue *q, size_t i)
+{
+    struct mtask *t = q->heap[i];
+
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!before(t, q->heap[p]))
+            break;
+        heap_set(q, i, q->heap[p]);
+        i = p;
+    }
+    heap_set(q, i, t);
+}
+
+static void sift_down(struct mqueue *q, size_t i)
+{
+    struct mtask *t = q->heap[i];
+
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, c;
+        if (l >= q->n)
+            break;
+        c = (r < q->n && before(q->heap[r], q->heap[l])) ? r : l;
+        if (!before(q->heap[c], t))
+            break;
+        heap_set(q, i, q->heap[c]);
+        i = c;
+    }
+    heap_set(q, i, t);
+}
+
+static void heap_remove(struct mqueue *q, struct mtask *t)
+{
+    size_t i = t->heap_idx;
+    struct mtask *last;
+
+    t->heap_idx = SIZE_MAX;
+    last = q->heap[--q->n];
+    if (i == q->n)
+        return;
+    heap_set(q, i, last);
+    sift_down(q, i);
+    sift_up(q, last->heap_idx);
+}
+
+static bool job_schedulable(const struct mjob *j)
+{
+    return j->state == JOB_ACTIVE || j->state == JOB_ENABLING;
+}
+
+static void wake_pool(struct model *m, struct mqueue *q)
+{
+    struct mpool *p = q->pool;
+
+    (void)m;
+    if (!p || !waker)
+        return;
+    for (size_t i = 0; i < p->nnodes; i++) {
+        struct mnode *n = p->nodes[i];
+        if (n->parked && sched_node_usable(n) && n->slots_used < p->slots)
+            waker(waker_ctx, n);
+    }
+}
+
+static void wake_node(struct mnode *n)
+{
+    if (n->parked && waker)
+        waker(waker_ctx, n);
+}
+
+void sched_wake_node(struct mnode *n)
+{
+    wake_node(n);
+}
+
+void sched_enqueue(struct model *m, struct mtask *t)
+{
+    struct mqueue *q = t->job->queue;
+
+    if (t->heap_idx != SIZE_MAX || t->state != TASK_ACTIVE || t->run ||
+        !job_schedulable(t->job) || !q)
+        return;
+    if (q->n == q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : 64, bytes;
+        if (!size_mul(cap, sizeof(*q->heap), &bytes))
+            BUG("queue too large");
+        q->heap = xrealloc(q->heap, bytes);
+        q->cap = cap;
+    }
+    q->heap[q->n] = t;
+    t->heap_idx = q->n++;
+    sift_up(q, t->heap_idx);
+    wake_pool(m, q);
+}
+
+void sched_dequeue(struct mtask *t)
+{
+    if (t->heap_idx == SIZE_MAX)
+        return;
+    heap_remove(t->job->queue, t);
+}
+
+void sched_job_reprioritize(struct mjob *j)
+{
+    for (size_t i = 0; i < j->ntasks; i++) {
+        struct mtask *t = j->tasks[i];
+        if (!t || t->heap_idx == SIZE_MAX)
+            continue;
+        sift_down(j->queue, t->heap_idx);
+        sift_up(j->queue, t->heap_idx);
+    }
+}
+
+void sched_job_requeue_all(struct model *m, struct mjob *j)
+{
+    if (!job_schedulable(j) || j->counts[TASK_ACTIVE] == 0)
+        return;
+    for (size_t i = 0; i < j->ntasks; i++) {
+        if (j->tasks[i])
+            sched_enqueue(m, j->tasks[i]);
+    }
+}
+
+/* ---- nodes ------------------------------------------------------------------
+ */
+
+bool sched_node_usable(const struct mnode *n)
+{
+    return (n->state == NODE_IDLE || n->state == NODE_RUNNING) &&
+           n->sched_enabled && !n->removing && n->pool->state == POOL_ACTIVE;
+}
+
+void sched_node_refresh(struct model *m, struct mnode *n, int64_t now)
+{
+    int live = 0;
+
+    if (n->state != NODE_IDLE && n->state != NODE_RUNNING)
+        return;
+    for (size_t i = 0; i < n->nruns; i++)
+        live += n->runs[i]->task != NULL;
+    model_node_set_state(m, n, live ? NODE_RUNNING : NODE_IDLE, now);
+}
+
+static void run_add(struct mnode *n, struct mrun *r)
+{
+    if (n->nruns == n->runs_cap) {
+        size_t cap = n->runs_cap ? n->runs_cap * 2 : 8, bytes;
+        if (!size_mul(cap, sizeof(*n->runs), &bytes))
+            BUG("too many runs");
+        n->runs = xrealloc(n->runs, bytes);
+        n->runs_cap = cap;
+    }
+    n->runs[n->nruns++] = r;
+    n->slots_used += r->slots;
+}
+
+size_t sched_assign(struct model *m, struct mnode *n, uint64_t seq, size_t max,
+                    struct mrun ***out, size_t *nout, size_t *cap, int64_t now)
+{
+    struct mqueue *q = n->pool->queue;
+    size_t got = 0;
+
+    if (!sched_node_usable(n) || !q)
+        return 0;
+    while (got < max && q->n > 0) {
+        struct mtask *t = q->heap[0];
+        struct mrun *r;
+
+        if (t->slots > n->pool->slots) {
+            /* Can never fit on this pool: it waits (as the real service
+             * leaves it active); keep the queue moving past it. */
+            heap_remove(q, t);
+            continue;
+        }
+        if (n->slots_used + t->slots > n->pool->slots)
+            break;
+        heap_remove(q, t);
+        r = xcalloc(1, sizeof(*r));
+        r->node = n;
+        r->task = t;
+        r->job = t->job;
+        r->rowid = t->rowid;
+        r->attempt = ++t->attempt;
+        r->slots = t->slots;
+        r->deliver_seq = seq;
+        t->job->nruns++;
+        run_add(n, r);
+        t->run = r;
+        t->start_ms = now;
+        t->end_ms = 0;
+        free(t->node_id);
+        t->node_id = xstrdup(n->id);
+        free(t->node_pool);
+        t->node_pool = xstrdup(n->pool->id);
+        t->files_cleaned = false;
+        model_task_set_state(m, t, TASK_RUNNING, now);
+        t->etag = model_next_etag(m);
+        model_save_task(m, t);
+        if (*nout == *cap) {
+            *cap = *cap ? *cap * 2 : 16;
+            *out = xrealloc(*out, *cap * sizeof(**out));
+        }
+        (*out)[(*nout)++] = r;
+        got++;
+    }
+    if (got)
+        sched_node_refresh(m, n, now);
+    return got;
+}
+
+struct mrun *sched_run_find(struct mnode *n, uint64_t rowid, uint32_t attempt)
+{
+    for (size_t i = 0; i < n->nruns; i++) {
+        struct mrun *r = n->runs[i];
+        if (r->rowid == rowid && r->attempt == attempt)
+            return r;
+    }
+    return NULL;
+}
+
+void sched_run_free(struct model *m, struct mrun *r, int64_t now)
+{
+    struct mnode *n = r->node;
+
+    for (size_t i = 0; i < n->nruns; i++) {
+        if (n->runs[i] == r) {
+            n->runs[i] = n->runs[--n->nruns];
+            break;
+        }
+    }
+    n->slots_used -= r->slots;
+    if (r->task)
+        r->task->run = NULL;
+    if (r->job) {
+        r->job->nruns--;
+        if (r->job->nruns == 0)
+            sched_job_check(m, r->job, now);
+    }
+    free(r);
+    sched_node_refresh(m, n, now);
+    if (n->pool->queue && n->pool->queue->n > 0 && sched_node_usable(n))
+        wake_node(n);
+}
+
+/* ---- retention ----------------------------------------------------------- */
+
+static void retain_push(struct model *m, int64_t at, uint64_t rowid)
+{
+    size_t i;
+
+    if (m->nretain == m->retain_cap) {
+        size_t cap = m->retain_cap ? m->retain_cap * 2 : 64, bytes;
+        if (!size_mul(cap, sizeof(*m->retain), &bytes))
+            BUG("retention heap too large");
+        m->retain = xrealloc(m->retain, bytes);
+        m->retain_cap = cap;
+    }
+    i = m->nretain++;
+    while (i > 0 && m->retain[(i - 1) / 2].at > at) {
+        m->retain[i] = m->retain[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    m->retain[i].at = at;
+    m->retain[i].rowid = rowid;
+}
+
+static struct mretain retain_pop(struct model *m)
+{
+    struct mretain top = m->retain[0], last = m->retain[--m->nretain];
+    size_t i = 0;
+
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= m->nretain)
+            break;
+        if (c + 1 < m->nretain && m->retain[c + 1].at < m->retain[c].at)
+            c++;
+        if (last.at <= m->retain[c].at)
+            break;
+        m->retain[i] = m->retain[c];
+        i = c;
+    }
+    if (m->nretain)
+        m->retain[i] = last;
+    return top;
+}
+
+static void retain_task(struct model *m, struct mtask *t)
+{
+    int64_t r = model_task_retention(t);
+
+    if (!t->node_id || t->files_cleaned || r >= TIMEFMT_DURATION_INF / 2)
+        return;
+    retain_push(m, t->end_ms + r, t->rowid);
+}
+
+/* Put "job" or "job/task" on n's purge list (the agent removes the dir). */
+static void purge_add(struct mnode *n, const char *what);
+
+static void retention_expire(struct model *m, int64_t now)
+{
+    while (m->nretain > 0 && m->retain[0].at <= now) {
+        struct mretain e = retain_pop(m);
+        struct mtask *t = u64map_get(&m->tasks, e.rowid);
+        struct mnode *n;
+        char *what;
+        if (!t || t->state != TASK_COMPLETED || t->files_cleaned ||
+            !t->node_id || t->end_ms + model_task_retention(t) > now)
+            continue;
+        n = model_node_find(m, t->node_id);
+        if (n) {
+            what = xasprintf("%s/%s", t->job->id, t->id);
+            purge_add(n, what);
+            free(what);
+        }
+        t->files_cleaned = true;
+        model_save_task(m, t);
+    }
+}
+
+/* ---- completion ---------------------------------------------------------- */
+
+static void task_finish(struct model *m, struct mtask *t, int64_t now)
+{
+    model_task_set_state(m, t, TASK_COMPLETED, now);
+    t->etag = model_next_etag(m);
+    model_save_task(m, t);
+    retain_task(m, t);
+}
+
+void sched_run_finished(struct model *m, struct mrun *r,
+                        const struct sched_outcome *o, int64_t now)
+{
+    struct mtask *t = r->task;
+    struct mnode *n = r->node;
+    bool failed;
+    int max;
+
+    if (!t) {
+        sched_run_free(m, r, now);
+        return;
+    }
+    t->start_ms = o->start_ms > 0 ? o->start_ms : t->start_ms;
+    t->end_ms = o->end_ms > 0 ? o->end_ms : now;
+    t->has_exit = o->ran;
+    t->exit_code = o->ran ? o->exit_code : 0;
+    model_fail_free(t->fail);
+    t->fail = NULL;
+    failed = !o->ran || o->timed_out || o->exit_code != 0 ||
+             (o->category && *o->category);
+    if (failed) {
+        const char *code = o->code && *o->code ? o->code : NULL;
+        const char *msg = o->message && *o->message ? o->message : NULL;
+        if (!code)
+            code = o->timed_out ? "MaxWallClockTimeExceeded"
+                   : o->ran     ? "FailureExitCode"
+                                : "Unknown";
+        if (!msg)
+            msg = o->timed_out ? "The task exceeded its maximum wall clock time"
+                  : o->ran
+                      ? "The task process exited with an unexpected exit code"
+                      : "The task could not be started";
+        t->fail = model_fail_new(
+            o->category && *o->category ? o->category : "usererror", code, msg);
+    }
+    t->result = failed ? RESULT_FAILURE : RESULT_SUCCESS;
+    n->total_run++;
+    if (!failed)
+        n->total_succeeded++;
+    max = model_task_max_retries(t);
+    sched_run_free(m, r, now);
+    if (failed && o->ran && !o->timed_out &&
+        (max == -1 || t->retry_count < max) && job_schedulable(t->job)) {
+        t->retry_count++;
+        t->last_retry_ms = now;
+        t->result = RESULT_NONE;
+        model_task_set_state(m, t, TASK_ACTIVE, now);
+        t->etag = model_next_etag(m);
+        model_save_task(m, t);
+        sched_enqueue(m, t);
+        return;
+    }
+    task_finish(m, t, now);
+    sched_job_check(m, t->job, now);
+}
+
+void sched_run_lost(struct model *m, struct mrun *r, bool count, int64_t now)
+{
+    struct mtask *t = r->task;
+
+    sched_run_free(m, r, now);
+    if (!t || t->state != TASK_RUNNING)
+        return;
+    if (count) {
+        t->requeue_count++;
+        t->last_requeue_ms = now;
+    }
+    t->start_ms = 0;
+    model_task_set_state(m, t, TASK_ACTIVE, now);
+    t->etag = model_next_etag(m);
+    model_save_task(m, t);
+    sched_enqueue(m, t);
+}
+
+/* ---- user actions
+ * ------------------------------------------------------------ */
+
+static void cancel_run(struct mrun *r)
+{
+    if (r->task)
+        r->task->run = NULL;
+    r->task = NULL;
+    r->cancel = true;
+    wake_node(r->node);
+}
+
+void sched_task_terminate(struct model *m, struct mtask *t, int64_t now)
+{
+    if (t->state == TASK_COMPLETED)
+        return;
+    sched_dequeue(t);
+    if (t->run) {
+        struct mnode *n = t->run->node;
+        cancel_run(t->run);
+        sched_node_refresh(m, n, now);
+    }
+    t->end_ms = now;
+    model_fail_free(t->fail);
+    t->fail = model_fail_new("usererror", "TaskEnded",
+                             "Task Was Ended by User Request");
+    t->result = RESULT_FAILURE;
+    task_finish(m, t, now);
+    sched_job_check(m, t->job, now);
+}
+
+void sched_task_delete(struct model *m, struct mtask *t)
+{
+    struct mjob *j = t->job;
+
+    sched_dequeue(t);
+    if (t->run) {
+        struct mnode *n = t->run->node;
+        cancel_run(t->run);
+        sched_node_refresh(m, n, timefmt_now_ms());
+    }
+    model_event_task_removed(m, t);
+    model_delete_task(m, t->rowid);
+    model_task_free(m, t);
+    sched_job_check(m, j, timefmt_now_ms());
+}
+
+static void purge_add(struct mnode *n, const char *what)
+{
+    for (size_t k = 0; k < n->npurges; k++) {
+        if (strcmp(n->purges[k], what) == 0)
+            return;
+    }
+    n->purges = xrealloc(n->purges, (n->npurges + 1) * sizeof(char *));
+    n->purges[n->npurges++] = xstrdup(what);
+    wake_node(n);
+}
+
+void sched_purge_job(struct model *m, struct mjob *j)
+{
+    struct mpool *p = j->queue ? j->queue->pool : NULL;
+
+    (void)m;
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->nnodes; i++)
+        purge_add(p->nodes[i], j->id);
+}
+
+static void job_kill_runs(struct model *m, struct mjob *j, bool terminate,
+                          int64_t now)
+{
+    for (size_t i = 0; i < j->ntasks; i++) {
+        struct mtask *t = j->tasks[i];
+        if (!t)
+            continue;
+        sched_dequeue(t);
+        if (t->run && terminate) {
+            sched_task_terminate(m, t, now);
+        } else if (t->run) {
+            struct mnode *n = t->run->node;
+            cancel_run(t->run);
+            sched_node_refresh(m, n, now);
+        }
+    }
+}
+
+void sched_job_terminate(struct model *m, struct mjob *j, const char *reason,
+                         int64_t now)
+{
+    if (j->state == JOB_COMPLETED || j->state == JOB_TERMINATING ||
+        j->state == JOB_DELETING)
+        return;
+    free(j->terminate_reason);
+    j->terminate_reason = xstrdup(reason && *reason ? reason : "UserTerminate");
+    model_job_set_state(m, j, JOB_TERMINATING, now);
+    j->etag = model_next_etag(m);
+    job_kill_runs(m, j, true, now);
+    model_save_job(m, j);
+    sched_job_check(m, j, now);
+}
+
+void sched_job_delete(struct model *m, struct mjob *j, int64_t now)
+{
+    if (j->state == JOB_DELETING)
+        return;
+    model_job_set_state(m, j, JOB_DELETING, now);
+    j->etag = model_next_etag(m);
+    job_kill_runs(m, j, false, now);
+    model_save_job(m, j);
+    sched_job_check(m, j, now);
+}
+
+void sched_job_disable(struct model *m, struct mjob *j,
+                       const char *disable_tasks, int64_t now)
+{
+    model_job_set_state(m, j, JOB_DISABLED, now);
+    j->etag = model_next_etag(m);
+    for (size_t i = 0; i < j->ntasks; i++) {
+        struct mtask *t = j->tasks[i];
+        if (!t)
+            continue;
+        sched_dequeue(t);
+        if (!t->run || (disable_tasks && str_ieq(disable_tasks, "wait")))
+            continue;
+        if (disable_tasks && str_ieq(disable_tasks, "terminate")) {
+            sched_task_terminate(m, t, now);
+        } else {
+            struct mrun *r = t->run;
+            struct mnode *n = r->node;
+            cancel_run(r);
+            sched_node_refresh(m, n, now);
+            t->requeue_count++;
+            t->last_requeue_ms = now;
+            t->start_ms = 0;
+            model_task_set_state(m, t, TASK_ACTIVE, now);
+            t->etag = model_next_etag(m);
+            model_save_task(m, t);
+        }
+    }
+    model_save_job(m, j);
+}
+
+void sched_job_enable(struct model *m, struct mjob *j, int64_t now)
+{
+    model_job_set_state(m, j, JOB_ACTIVE, now);
+    j->etag = model_next_etag(m);
+    model_save_job(m, j);
+    sched_job_requeue_all(m, j);
+}
+
+void sched_job_check(struct model *m, struct mjob *j, int64_t now)
+{
+    if (j->state == JOB_ACTIVE && j->terminate_on_complete &&
+        j->counts[TASK_ACTIVE] == 0 && j->counts[TASK_PREPARING] == 0 &&
+        j->counts[TASK_RUNNING] == 0) {
+        free(j->terminate_reason);
+        j->terminate_reason = xstrdup("AllTasksComplete");
+        model_job_set_state(m, j, JOB_TERMINATING, now);
+        j->etag = model_next_etag(m);
+        model_save_job(m, j);
+    }
+    if (j->state == JOB_TERMINATING && j->nruns == 0) {
+        model_job_set_state(m, j, JOB_COMPLETED, now);
+        j->end_ms = now;
+        j->etag = model_next_etag(m);
+        model_save_job(m, j);
+    }
+    /* Deleting jobs are removed by the ticker (not here: callers may still
+     * hold pointers into the job). */
+}
+
+void sched_node_lose_runs(struct model *m, struct mnode *n, int64_t now)
+{
+    while (n->nruns > 0) {
+        struct mrun *r = n->runs[n->nruns - 1];
+        if (r->task)
+            sched_run_lost(m, r, true, now);
+        else
+            sched_run_free(m, r, now);
+    }
+}
+
+/* ---- periodic work
+ * ------------------------------------------------------------ */
+
+void sched_tick(struct model *m, int64_t now, int64_t mono,
+                int64_t heartbeat_timeout_ms)
+{
+    pthread_mutex_lock(&m->mu);
+    for (size_t i = 0; i < m->npools; i++) {
+        struct mpool *p = m->pool_list[i];
+        for (size_t k = 0; k < p->nnodes; k++) {
+            struct mnode *n = p->nodes[k];
+            if (n->parked && mono >= n->park_deadline_mono)
+                wake_node(n);
+            if (n->state == NODE_UNUSABLE || n->state == NODE_LEAVING ||
+                n->removing)
+                continue;
+            if (mono - n->last_seen_mono > heartbeat_timeout_ms) {
+                log_warn("node lost heartbeat node=%s pool=%s runs=%zu", n->id,
+                         p->id, n->nruns);
+                model_node_set_state(m, n, NODE_UNUSABLE, now);
+                sched_node_lose_runs(m, n, now);
+                model_save_node(m, n);
+            }
+        }
+    }
+    retention_expire(m, now);
+    for (size_t i = 0; i < m->njobs;) {
+        struct mjob *j = m->job_list[i];
+        if (j->state == JOB_ACTIVE && j->max_wall_ms != TIMEFMT_DURATION_INF &&
+            now - j->created_ms > j->max_wall_ms)
+            sched_job_terminate(m, j, "MaxWallClockTimeExpiry", now);
+        if (j->state == JOB_TERMINATING)
+            sched_job_check(m, j, now);
+        if (j->state == JOB_DELETING && j->nruns == 0) {
+            sched_purge_job(m, j);
+            model_event_job_removed(m, j);
+            model_delete_job(m, j->rowid);
+            model_job_free(m, j);
+            continue;
+        }
+        i++;
+    }
+    pthread_mutex_unlock(&m->mu);
+}
+
+void sched_recover(struct model *m, int64_t mono)
+{
+    for (size_t i = 0; i < m->npools; i++) {
+        struct mpool *p = m->pool_list[i];
+        for (size_t k = 0; k < p->nnodes; k++)
+            p->nodes[k]->last_seen_mono = mono;
+    }
+    for (size_t i = 0; i < m->njobs; i++) {
+        struct mjob *j = m->job_list[i];
+        for (size_t k = 0; k < j->ntasks; k++) {
+            struct mtask *t = j->tasks[k];
+            struct mnode *n;
+            struct mrun *r;
+            if (!t)
+                continue;
+            if (t->state == TASK_ACTIVE) {
+                sched_enqueue(m, t);
+                continue;
+            }
+            if (t->state == TASK_COMPLETED) {
+                retain_task(m, t);
+                continue;
+            }
+            if (t->state != TASK_RUNNING && t->state != TASK_PREPARING)
+                continue;
+            n = t->node_id ? model_node_find(m, t->node_id) : NULL;
+            if (!n) {
+                /* Its node is gone: the attempt may have run. */
+                t->requeue_count++;
+                t->last_requeue_ms = timefmt_now_ms();
+                t->start_ms = 0;
+                model_task_set_state(m, t, TASK_ACTIVE, timefmt_now_ms());
+                model_save_task(m, t);
+                sched_enqueue(m, t);
+                continue;
+            }
+            /* Wait for the agent to say whether it still runs it. */
+            r = xcalloc(1, sizeof(*r));
+            r->node = n;
+            r->task = t;
+            r->job = j;
+            r->rowid = t->rowid;
+            r->attempt = t->attempt;
+            r->slots = t->slots;
+            r->delivered = true;
+            j->nruns++;
+            run_add(n, r);
+            t->run = r;
+        }
+    }
+}

@@ -1,0 +1,586 @@
+/*
+ * test_batch_sched.c: the batch model, scheduler and journal
+ * (src/batch/model.c, sched.c, store.c) without HTTP: queue order (job
+ * priority, then arrival; re-keyed on priority changes), slot accounting
+ * with requiredSlots, retries, requeues, terminate, onAllTasksComplete,
+ * task counts, and a save/load round trip through SQLite that rebuilds the
+ * queues and the runs.
+ */
+#include "unit.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "batch/batch.h"
+#include "batch/model.h"
+#include "batch/sched.h"
+#include "batch/store.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/mem.h"
+#include "core/timefmt.h"
+#include "db/db.h"
+
+struct fx {
+    char dir[64];
+    char *path;
+    struct db *db;
+    struct store *st;
+    struct model m;
+};
+
+static void fx_open(struct fx *f)
+{
+    struct err e = ERR_INIT;
+
+    assert_int_equal(db_open(f->path, false, &f->db, &e), 0);
+    assert_int_equal(store_open(f->db, &f->st, &e), 0);
+    model_init(&f->m, f->st);
+    assert_int_equal(store_load(f->st, &f->m, &e), 0);
+    store_start(f->st);
+}
+
+static void fx_close(struct fx *f)
+{
+    store_close(f->st);
+    model_release(&f->m);
+    db_close(f->db);
+}
+
+static int setup(void **state)
+{
+    struct fx *f = xcalloc(1, sizeof(*f));
+
+    snprintf(f->dir, sizeof(f->dir), "/tmp/shoal-sched-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    f->path = xasprintf("%s/meta.db", f->dir);
+    fx_open(f);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    char *p;
+
+    fx_close(f);
+    unlink(f->path);
+    p = xasprintf("%s-wal", f->path);
+    unlink(p);
+    free(p);
+    p = xasprintf("%s-shm", f->path);
+    unlink(p);
+    free(p);
+    rmdir(f->dir);
+    free(f->path);
+    free(f);
+    return 0;
+}
+
+static struct mpool *pool(struct fx *f, const char *id, int slots)
+{
+    json_t *spec = json_pack("{s:s, s:s, s:i}", "id", id, "vmSize", "x",
+                             "taskSlotsPerNode", slots);
+    struct mpool *p = model_pool_new(&f->m, "acct", id, spec, 1000);
+
+    model_save_pool(&f->m, p);
+    return p;
+}
+
+static struct mnode *node(struct fx *f, struct mpool *p, const char *id)
+{
+    struct mnode *n = model_node_new(&f->m, p, id, 1000);
+
+    n->state = NODE_IDLE;
+    model_save_node(&f->m, n);
+    return n;
+}
+
+static struct mjob *job(struct fx *f, const char *id, const char *pool_id,
+                        int prio)
+{
+    json_t *spec = json_pack("{s:s, s:{s:s}, s:i}", "id", id, "poolInfo",
+                             "poolId", pool_id, "priority", prio);
+    struct mjob *j = model_job_new(&f->m, "acct", id, spec, 1000);
+
+    model_save_job(&f->m, j);
+    return j;
+}
+
+static struct mtask *task(struct fx *f, struct mjob *j, const char *id,
+                          const char *extra)
+{
+    char *spec = xasprintf("{\"id\":\"%s\",\"commandLine\":\"x\"%s%s}", id,
+                           extra ? "," : "", extra ? extra : "");
+    struct mtask *t = model_task_new(&f->m, j, id, spec, NULL, 2000);
+
+    model_save_task_spec(&f->m, t);
+    sched_enqueue(&f->m, t);
+    return t;
+}
+
+/* Assign up to max tasks to n; returns the ids, space separated. */
+static char *assign(struct fx *f, struct mnode *n, size_t max)
+{
+    struct mrun **runs = NULL;
+    size_t nr = 0, cap = 0;
+    struct buf b;
+
+    buf_init(&b, (size_t)-1);
+    sched_assign(&f->m, n, 1, max, &runs, &nr, &cap, 3000);
+    for (size_t i = 0; i < nr; i++)
+        buf_addf(&b, "%s%s", i ? " " : "", runs[i]->task->id);
+    free(runs);
+    return buf_detach(&b, NULL);
+}
+
+static void finish(struct fx *f, struct mtask *t, bool ran, int code)
+{
+    struct sched_outcome o;
+
+    memset(&o, 0, sizeof(o));
+    o.ran = ran;
+    o.exit_code = code;
+    o.start_ms = 3000;
+    o.end_ms = 4000;
+    assert_non_null(t->run);
+    sched_run_finished(&f->m, t->run, &o, 4000);
+}
+
+static void expect_assign(struct fx *f, struct mnode *n, size_t max,
+                          const char *want)
+{
+    char *got = assign(f, n, max);
+
+    assert_string_equal(got, want);
+    free(got);
+}
+
+static void test_priority_then_arrival(void **state)
+{
+    struct fx *f = *state;
+    struct mpool *p = pool(f, "p", 1);
+    struct mnode *n = node(f, p, "n1");
+    struct mjob *lo = job(f, "lo", "p", 0), *hi = job(f, "hi", "p", 5);
+    struct mtask *a0 = task(f, lo, "a0", NULL);
+    struct mtask *a1 = task(f, lo, "a1", NULL);
+    struct mtask *b0 = task(f, hi, "b0", NULL);
+    struct mtask *b1 = task(f, hi, "b1", NULL);
+
+    pthread_mutex_lock(&f->m.mu);
+    expect_assign(f, n, SIZE_MAX, "b0");
+    expect_assign(f, n, SIZE_MAX, ""); /* one slot, taken */
+    assert_int_equal(n->state, NODE_RUNNING);
+    finish(f, b0, true, 0);
+    assert_int_equal(n->state, NODE_IDLE);
+    /* Raise lo above hi: its queued tasks move ahead. */
+    json_object_set_new(lo->spec, "priority", json_integer(9));
+    model_job_apply_spec(&f->m, lo);
+    sched_job_reprioritize(lo);
+    expect_assign(f, n, SIZE_MAX, "a0");
+    finish(f, a0, true, 0);
+    expect_assign(f, n, SIZE_MAX, "a1");
+    finish(f, a1, true, 0);
+    expect_assign(f, n, SIZE_MAX, "b1");
+    finish(f, b1, true, 0);
+    expect_assign(f, n, SIZE_MAX, "");
+    assert_int_equal(lo->counts[TASK_COMPLETED], 2);
+    assert_int_equal(hi->succeeded, 2);
+    assert_int_equal(n->total_run, 4);
+    pthread_mutex_unlock(&f->m.mu);
+}
+
+static void test_slots(void **state)
+{
+    struct fx *f = *state;
+    struct mpool *p = pool(f, "p", 3);
+    struct mnode *n = node(f, p, "n1");
+    struct mjob *j = job(f, "j", "p", 0);
+    struct mtask *big = task(f, j, "big", "\"requiredSlots\":2");
+    struct mtask *s1 = task(f, j, "s1", NULL);
+    struct mtask *s2 = task(f, j, "s2", NULL);
+
+    pthread_mutex_lock(&f->m.mu);
+    expect_assign(f, n, SIZE_MAX, "big s1");
+    assert_int_equal(n->slots_used, 3);
+    assert_int_equal(j->slot_counts[TASK_RUNNING], 3);
+    assert_int_equal(j->counts[TASK_RUNNING], 2);
+    finish(f, s1, true, 0);
+    expect_assign(f, n, SIZE_MAX, "s2");
+    finish(f, big, true, 0);
+    finish(f, s2, true, 0);
+    assert_int_equal(n->slots_used, 0);
+    assert_int_equal(j->slots_succeeded, 4);
+    pthread_mutex_unlock(&f->m.mu);
+}
+
+static void test_retry_and_requeue(void **state)
+{
+    struct fx *f = *state;
+    struct mpool *p = pool(f, "p", 1);
+    struct mnode *n = node(f, p, "n1");
+    struct mjob *j = job(f, "j", "p", 0);
+    struct mtask *t =
+        task(f, j, "t", "\"constraints\":{\"maxTaskRetryCount\":1}");
+    struct mtask *u = task(f, j, "u", NULL);
+    struct mtask *d = task(f, j, "d", NULL);
+
+    pthread_mutex_lock(&f->m.mu);
+    expect_assign(f, n, SIZE_MAX, "t");
+    assert_int_equal(t->attempt, 1);
+    finish(f, t, true, 7);
+    /* Retried: active again, ahead of u (arrival order is kept). */
+    assert_int_equal(t->state, TASK_ACTIVE);
+    assert_int_equal(t->retry_count, 1);
+    assert_true(t->last_retry_ms > 0);
+    expect_assign(f, n, SIZE_MAX, "t");
+    assert_int_equal(t->attempt, 2);
+    finish(f, t, true, 7);
+    assert_int_equal(t->state, TASK_COMPLETED);
+    assert_int_equal(t->result, RESULT_FAILURE);
+    assert_true(t->has_exit);
+    assert_int_equal(t->exit_code, 7);
+    assert_string_equal(t->fail->code, "FailureExitCode");
+    /* A download failure is not retried and has no exit code. */
+    expect_assign(f, n, SIZE_MAX, "u");
+    {
+        struct sched_outcome o;
+        memset(&o, 0, sizeof(o));
+        o.ran = false;
+        o.category = "usererror";
+        o.code = "BlobNotFound";
+        o.message = "missing";
+        sched_run_finished(&f->m, u->run, &o, 5000);
+    }
+    assert_int_equal(u->state, TASK_COMPLETED);
+    assert_false(u->has_exit);
+    assert_string_equal(u->fail->code, "BlobNotFound");
+    /* A lost run is requeued, counted. */
+    expect_assign(f, n, SIZE_MAX, "d");
+    sched_run_lost(&f->m, d->run, true, 6000);
+    assert_int_equal(d->state, TASK_ACTIVE);
+    assert_int_equal(d->requeue_count, 1);
+    assert_int_equal(n->slots_used, 0);
+    /* An undelivered one is requeued, not counted. */
+    expect_assign(f, n, SIZE_MAX, "d");
+    sched_run_lost(&f->m, d->run, false, 6000);
+    assert_int_equal(d->requeue_count, 1);
+    assert_int_equal(d->attempt, 2);
+    assert_int_equal(j->counts[TASK_ACTIVE], 1);
+    assert_int_equal(j->failed, 2);
+    pthread_mutex_unlock(&f->m.mu);
+}
+
+static void test_terminate_and_auto_complete(void **state)
+{
+    struct fx *f = *state;
+    struct mpool *p = pool(f, "p", 2);
+    struct mnode *n = node(f, p, "n1");
+    struct mjob *j = job(f, "j", "p", 0);
+    struct mtask *a = task(f, j, "a", NULL);
+    struct mtask *b = task(f, j, "b", NULL);
+    struct mrun *r;
+
+    pthread_mutex_lock(&f->m.mu);
+    json_object_set_new(j->spec, "onAllTasksComplete",
+                        json_string("terminatejob"));
+    model_job_apply_spec(&f->m, j);
+    expect_assign(f, n, SIZE_MAX, "a b");
+    r = a->run;
+    sched_task_terminate(&f->m, a, 5000);
+    assert_int_equal(a->state, TASK_COMPLETED);
+    assert_string_equal(a->fail->code, "TaskEnded");
+    assert_null(a->run);
+    /* The run holds its slot until the agent confirms the kill. */
+    assert_true(r->cancel);
+    assert_null(r->task);
+    assert_int_equal(n->slots_used, 2);
+    finish(f, b, true, 0);
+    /* All tasks done, but a cancelled run remains: terminating. */
+    assert_int_equal(j->state, JOB_TERMINATING);
+    assert_string_equal(j->terminate_reason, "AllTasksComplete");
+    sched_run_free(&f->m, r, 6000);
+    assert_int_equal(j->state, JOB_COMPLETED);
+    assert_int_equal(n->slots_used, 0);
+    pthread_mutex_unlock(&f->m.mu);
+}
+
+static void test_disabled_job_not_scheduled(void **state)
+{
+    struct fx *f = *state;
+    struct mpool *p = pool(f, "p", 1);
+    struct mnode *n = node(f, p, "n1");
+    struct mjob *j = job(f, "j", "p", 0);
+
+    task(f, j, "a", NULL);
+    pthread_mutex_lock(&f->m.mu);
+    sched_job_disable(&f->m, j, "requeue", 3000);
+    expect_assign(f, n, SIZE_MAX, "");
+    sched_job_enable(&f->m, j, 3000);
+    expect_assign(f, n, SIZE_MAX, "a");
+    /* Offline and starting nodes get nothing. */
+    pthread_mutex_unlock(&f->m.mu);
+}
+
+static void test_many_in_order(void **state)
+{
+    struct fx *f = *state;
+    struct mpool *p = pool(f, "p", 1);
+    struct mnode *n = node(f, p, "n1");
+    struct mjob *js[5];
+    int last_prio = 1 << 30;
+    uint64_t last_seq = 0;
+
+    pthread_mutex_lock(&f->m.mu);
+    for (int i = 0; i < 5; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "j%d", i);
+        js[i] = job(f, id, "p", (i * 37) % 11 - 5);
+    }
+    for (int i = 0; i < 3000; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "t%d", i);
+        task(f, js[(i * 7) % 5], id, NULL);
+    }
+    for (int i = 0; i < 3000; i++) {
+        struct mrun **runs = NULL;
+        size_t nr = 0, cap = 0;
+        struct mtask *t;
+        sched_assign(&f->m, n, 1, 1, &runs, &nr, &cap, 3000);
+        assert_int_equal(nr, 1);
+        t = runs[0]->task;
+        free(runs);
+        assert_true(t->job->priority <= last_prio);
+        if (t->job->priority == last_prio)
+            assert_true(t->seq > last_seq);
+        last_prio = t->job->priority;
+        last_seq = t->seq;
+        finish(f, t, true, 0);
+    }
+    assert_int_equal(p->queue->n, 0);
+    pthread_mutex_unlock(&f->m.mu);
+}
+
+static void test_round_trip(void **state)
+{
+    struct fx *f = *state;
+    struct mpool *p = pool(f, "p", 2);
+    struct mnode *n = node(f, p, "n1");
+    struct mjob *j = job(f, "Job", "p", 3);
+    struct mtask *a, *b, *c;
+    struct err e = ERR_INIT;
+    uint64_t arow, brow;
+
+    pthread_mutex_lock(&f->m.mu);
+    a = task(f, j, "a", NULL);
+    b = task(f, j, "b", "\"constraints\":{\"maxWallClockTime\":\"PT5S\"}");
+    c = task(f, j, "c", NULL);
+    (void)c;
+    expect_assign(f, n, 1, "a");
+    finish(f, a, true, 3);
+    expect_assign(f, n, 1, "b");
+    arow = a->rowid;
+    brow = b->rowid;
+    pthread_mutex_unlock(&f->m.mu);
+    assert_int_equal(store_wait(f->st, store_last_ticket(f->st), &e), 0);
+
+    fx_close(f);
+    fx_open(f);
+    sched_recover(&f->m, timefmt_mono_ms());
+    pthread_mutex_lock(&f->m.mu);
+    j = model_job_find(&f->m, "acct", "job"); /* case-insensitive */
+    assert_non_null(j);
+    assert_string_equal(j->id, "Job");
+    assert_int_equal(j->priority, 3);
+    a = model_task_find(j, "A");
+    b = model_task_find(j, "b");
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(a->rowid, arow);
+    assert_int_equal(b->rowid, brow);
+    assert_int_equal(a->state, TASK_COMPLETED);
+    assert_int_equal(a->exit_code, 3);
+    assert_int_equal(a->result, RESULT_FAILURE);
+    assert_string_equal(a->fail->code, "FailureExitCode");
+    assert_int_equal(b->state, TASK_RUNNING);
+    assert_int_equal(b->max_wall_ms, 5000);
+    assert_int_equal(j->counts[TASK_ACTIVE], 1);
+    assert_int_equal(j->counts[TASK_RUNNING], 1);
+    assert_int_equal(j->failed, 1);
+    /* The running task waits on its node for the agent's word. */
+    n = model_node_find(&f->m, "n1");
+    assert_non_null(n);
+    assert_non_null(b->run);
+    assert_ptr_equal(b->run->node, n);
+    assert_int_equal(n->slots_used, 1);
+    /* c is queued again; ids and etags keep growing. */
+    assert_int_equal(n->pool->queue->n, 1);
+    {
+        struct mtask *d = task(f, j, "d", NULL);
+        assert_true(d->rowid > brow);
+        assert_true(d->etag > b->etag);
+    }
+    expect_assign(f, n, SIZE_MAX, "c");
+    pthread_mutex_unlock(&f->m.mu);
+}
+
+/* ---- events ---------------------------------------------------------- */
+
+struct evlog {
+    pthread_mutex_t mu;
+    char line[64][160];
+    int n;
+    int committed;
+};
+
+static int on_event(void *ctx, struct db *db, const struct batch_event *ev,
+                    struct err *err)
+{
+    struct evlog *l = ctx;
+
+    (void)db;
+    (void)err;
+    pthread_mutex_lock(&l->mu);
+    if (l->n < 64) {
+        if (ev->kind == BATCH_EVENT_TASK || ev->kind == BATCH_EVENT_JOB)
+            snprintf(l->line[l->n++], 160,
+                     "%d %s %s>%s asg=%llu/%llu "
+                     "run=%llu/%llu fail=%llu exit=%d",
+                     (int)ev->kind, ev->id, ev->old_state ? ev->old_state : "-",
+                     ev->new_state ? ev->new_state : "-",
+                     (unsigned long long)ev->job_before.assigned,
+                     (unsigned long long)ev->job_after.assigned,
+                     (unsigned long long)ev->job_before.running,
+                     (unsigned long long)ev->job_after.running,
+                     (unsigned long long)ev->job_after.failed,
+                     ev->has_exit_code ? ev->exit_code : -1);
+        else
+            snprintf(l->line[l->n++], 160, "%d %s %s>%s", (int)ev->kind, ev->id,
+                     ev->old_state ? ev->old_state : "-",
+                     ev->new_state ? ev->new_state : "-");
+    }
+    pthread_mutex_unlock(&l->mu);
+    return 0;
+}
+
+static void on_committed(void *ctx)
+{
+    struct evlog *l = ctx;
+
+    pthread_mutex_lock(&l->mu);
+    l->committed++;
+    pthread_mutex_unlock(&l->mu);
+}
+
+static void test_events(void **state)
+{
+    struct fx *f = *state;
+    struct evlog log;
+    struct batch_event_sink sink = { on_event, on_committed, &log };
+    struct err e = ERR_INIT;
+    struct mpool *p;
+    struct mnode *n;
+    struct mjob *j;
+    struct mtask *t;
+    static const char *const want[] = {
+        "1 p ->active",
+        "2 n1 ->creating",
+        "2 n1 creating>idle",
+        "3 j ->active asg=0/0 run=0/0 fail=0 exit=-1",
+        "4 t ->active asg=0/0 run=0/0 fail=0 exit=-1",
+        "4 t active>running asg=0/1 run=0/1 fail=0 exit=-1",
+        "2 n1 idle>running",
+        "2 n1 running>idle",
+        "4 t running>completed asg=1/1 run=1/0 fail=1 exit=2",
+        "3 j active>terminating asg=1/1 run=0/0 fail=1 exit=-1",
+        "3 j terminating>completed asg=1/1 run=0/0 fail=1 exit=-1",
+        "4 t completed>- asg=1/1 run=0/0 fail=1 exit=-1",
+    };
+
+    memset(&log, 0, sizeof(log));
+    pthread_mutex_init(&log.mu, NULL);
+    store_set_sink(f->st, &sink);
+    pthread_mutex_lock(&f->m.mu);
+    p = pool(f, "p", 1);
+    n = model_node_new(&f->m, p, "n1", 1000);
+    model_node_set_state(&f->m, n, NODE_IDLE, 1000);
+    j = job(f, "j", "p", 0);
+    t = task(f, j, "t", NULL);
+    expect_assign(f, n, SIZE_MAX, "t");
+    finish(f, t, true, 2);
+    j->user_terminated = true;
+    sched_job_terminate(&f->m, j, NULL, 5000);
+    sched_task_delete(&f->m, t);
+    pthread_mutex_unlock(&f->m.mu);
+    assert_int_equal(store_wait(f->st, store_last_ticket(f->st), &e), 0);
+    pthread_mutex_lock(&log.mu);
+    assert_int_equal(log.n, (int)ARRAY_SIZE(want));
+    for (size_t i = 0; i < ARRAY_SIZE(want); i++)
+        assert_string_equal(log.line[i], want[i]);
+    assert_true(log.committed >= 1);
+    pthread_mutex_unlock(&log.mu);
+    store_set_sink(f->st, NULL);
+    pthread_mutex_destroy(&log.mu);
+}
+
+static void test_idmap(void **state)
+{
+    struct idmap m = IDMAP_INIT;
+    struct u64map u = U64MAP_INIT;
+    int vals[2000];
+
+    (void)state;
+    for (int i = 0; i < 2000; i++) {
+        char k[16];
+        snprintf(k, sizeof(k), "Key%d", i);
+        vals[i] = i;
+        assert_int_equal(idmap_put(&m, k, &vals[i]), 0);
+        u64map_put(&u, (uint64_t)i + 1, &vals[i]);
+    }
+    assert_int_equal(idmap_put(&m, "KEY7", &vals[0]), -ERR_CONFLICT);
+    assert_ptr_equal(idmap_get(&m, "key1999"), &vals[1999]);
+    for (int i = 0; i < 2000; i += 2) {
+        char k[16];
+        snprintf(k, sizeof(k), "kEy%d", i);
+        assert_ptr_equal(idmap_del(&m, k), &vals[i]);
+        assert_ptr_equal(u64map_del(&u, (uint64_t)i + 1), &vals[i]);
+    }
+    for (int i = 0; i < 2000; i++) {
+        char k[16];
+        snprintf(k, sizeof(k), "key%d", i);
+        if (i % 2)
+            assert_ptr_equal(idmap_get(&m, k), &vals[i]);
+        else
+            assert_null(idmap_get(&m, k));
+        assert_ptr_equal(u64map_get(&u, (uint64_t)i + 1),
+                         i % 2 ? &vals[i] : NULL);
+    }
+    assert_int_equal(m.n, 1000);
+    idmap_release(&m);
+    u64map_release(&u);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_priority_then_arrival, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_slots, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retry_and_requeue, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_terminate_and_auto_complete, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_disabled_job_not_scheduled, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_many_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events, setup, teardown),
+        cmocka_unit_test(test_idmap),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
