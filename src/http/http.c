@@ -102,6 +102,7 @@ struct req_priv {
     bool suspended;
     bool resume_pending;
     bool shutting_down;
+    unsigned suspends;              /* http_suspend calls, ever */
     struct req_priv *sprev, *snext; /* suspended list */
 
     /* fake requests */
@@ -502,11 +503,14 @@ void http_suspend(struct http_req *req)
     if (!p->conn)
         return;
     pthread_mutex_lock(&p->mu);
+    p->suspends++;
     if (!p->suspended) {
         MHD_suspend_connection(p->conn);
         p->suspended = true;
         if (p->resume_pending || p->server->stopping) {
             p->resume_pending = false;
+            if (p->server->stopping)
+                p->shutting_down = true;
             now = true;
         }
     }
@@ -759,13 +763,21 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn,
         slist_del(s, p);
     log_set_request(req->id);
     p->ended = true;
-    if (!p->replied)
-        s->svc->end(req);
-    log_set_request(NULL);
-    if (p->replied)
-        return queue_reply(p);
-    if (p->suspended)
-        return MHD_YES;
+    {
+        /*
+         * A handler that suspended may already have been resumed (the
+         * producer was quicker): MHD then calls us again, so count the
+         * suspend, not the flag.
+         */
+        unsigned before = p->suspends;
+        if (!p->replied)
+            s->svc->end(req);
+        log_set_request(NULL);
+        if (p->replied)
+            return queue_reply(p);
+        if (p->suspends != before)
+            return MHD_YES;
+    }
     log_error("handler returned without a reply path=%s", req->path);
     {
         struct err e = ERR_INIT;
@@ -881,25 +893,15 @@ int http_server_port(const struct http_server *s)
     return s->port;
 }
 
-void http_server_quiesce(struct http_server *s)
-{
-    MHD_socket fd = MHD_quiesce_daemon(s->d);
-
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
-}
-
-unsigned http_server_active(const struct http_server *s)
-{
-    return atomic_load(&s->active);
-}
-
-void http_server_stop(struct http_server *s)
+/*
+ * Shutdown: wake every parked request with shutting_down set, so its
+ * handler answers now instead of at its long-poll timeout; a request that
+ * suspends from now on is woken at once the same way.
+ */
+static void resume_all(struct http_server *s)
 {
     struct req_priv *p;
 
-    if (!s)
-        return;
     pthread_mutex_lock(&s->mu);
     s->stopping = true;
     for (p = s->suspended; p; p = p->snext) {
@@ -914,6 +916,27 @@ void http_server_stop(struct http_server *s)
         pthread_mutex_unlock(&p->mu);
     }
     pthread_mutex_unlock(&s->mu);
+}
+
+void http_server_quiesce(struct http_server *s)
+{
+    MHD_socket fd = MHD_quiesce_daemon(s->d);
+
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    resume_all(s);
+}
+
+unsigned http_server_active(const struct http_server *s)
+{
+    return atomic_load(&s->active);
+}
+
+void http_server_stop(struct http_server *s)
+{
+    if (!s)
+        return;
+    resume_all(s);
     /* Give resumed handlers a moment to answer before the sockets close. */
     for (int i = 0; i < 100 && s->suspended; i++)
         usleep(10000);
