@@ -216,3 +216,14 @@ void batch_service_close(struct batch_service *s)
     free(s->blob_url);
     free(s);
 }
+
+bool batch_service_job_exists(struct batch_service *s, const char *account,
+                              const char *job_id)
+{
+    bool found;
+
+    pthread_mutex_lock(&s->model.mu);
+    found = model_job_find(&s->model, account, job_id) != NULL;
+    pthread_mutex_unlock(&s->model.mu);
+    return found;
+}

@@ -70,6 +70,8 @@ struct batch_event {
     bool has_exit_code;    /* task events */
     int exit_code;
     const char *failure_code; /* task events, NULL when none */
+    /* job creation: the notificationSubscriptions JSON array, or NULL */
+    const char *subscriptions;
     /* job and task events: the job before and after the change */
     struct batch_job_picture job_before, job_after;
     int64_t time_ms;
@@ -84,5 +86,9 @@ struct batch_event_sink {
 
 void batch_service_set_event_sink(struct batch_service *s,
                                   const struct batch_event_sink *sink);
+
+/* Does the job exist (case-insensitive id)? Thread-safe; takes no db lock. */
+bool batch_service_job_exists(struct batch_service *s, const char *account,
+                              const char *job_id);
 
 #endif

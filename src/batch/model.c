@@ -398,6 +398,7 @@ static void job_event(struct model *m, struct mjob *j, const char *old,
                       const struct batch_job_picture *before)
 {
     struct batch_event ev;
+    char *subs = NULL;
 
     event_base(&ev, j->account, BATCH_EVENT_JOB, j->id, old, new_state);
     ev.job_id = j->id;
@@ -409,7 +410,14 @@ static void job_event(struct model *m, struct mjob *j, const char *old,
     picture(j, &ev.job_after);
     if (!new_state)
         ev.job_after.state = NULL;
+    if (!old) {
+        json_t *s = json_object_get(j->spec, "notificationSubscriptions");
+        if (json_is_array(s))
+            subs = json_dumps(s, JSON_COMPACT);
+        ev.subscriptions = subs;
+    }
     store_event(m->store, &ev);
+    free(subs);
 }
 
 static void node_event(struct model *m, struct mnode *n, const char *old,

@@ -281,6 +281,7 @@ static struct batch_event *event_copy(const struct batch_event *ev)
     c->old_state = dup_opt(ev->old_state);
     c->new_state = dup_opt(ev->new_state);
     c->failure_code = dup_opt(ev->failure_code);
+    c->subscriptions = dup_opt(ev->subscriptions);
     pic_copy(&c->job_before, &ev->job_before);
     pic_copy(&c->job_after, &ev->job_after);
     return c;
@@ -298,6 +299,7 @@ static void event_free(struct batch_event *ev)
     free((char *)ev->old_state);
     free((char *)ev->new_state);
     free((char *)ev->failure_code);
+    free((char *)ev->subscriptions);
     pic_free(&ev->job_before);
     pic_free(&ev->job_after);
     free(ev);

@@ -129,6 +129,9 @@ static const struct db_migration notify_schema[] = {
         " reason TEXT NOT NULL, attempts INTEGER NOT NULL,"
         " last_outcome TEXT, last_attempt_at INTEGER,"
         " dead_at INTEGER NOT NULL, PRIMARY KEY(endpoint_id, seq));"},
+    {2, "CREATE TABLE job_media("
+        " account TEXT NOT NULL, job_key TEXT NOT NULL,"
+        " state TEXT NOT NULL, PRIMARY KEY(account, job_key));"},
 };
 
 const char *notify_kind_name(int kind)
@@ -311,7 +314,7 @@ static json_t *event_props(const struct notify_event *ev)
         json_object_set_new(p, "Name",
                             json_string(ev->job_name ? ev->job_name : ""));
         json_object_set_new(p, "Created",
-                            json_string(ev->new_state ? ev->new_state : ""));
+                            json_string(ev->created ? ev->created : ""));
         json_object_set_new(p, "AccountName", json_string(ev->account));
         return p;
     }
@@ -436,7 +439,7 @@ out:
 
 int notify_subscribe_tx(struct notify *n, const char *account,
                         const char *job_id, const char *subs_json,
-                        struct err *err)
+                        bool lenient, struct err *err)
 {
     json_error_t jerr;
     json_t *arr = json_loads(subs_json, JSON_REJECT_DUPLICATES, &jerr);
@@ -485,6 +488,8 @@ int notify_subscribe_tx(struct notify *n, const char *account,
         sqlite3_bind_text(st, 2, account, -1, SQLITE_STATIC);
         if (sqlite3_step(st) != SQLITE_ROW) {
             sqlite3_reset(st);
+            if (lenient)
+                continue;
             rc = err_set(err, ERR_NOTFOUND, "NotificationEndPointNotFound",
                          "notification endpoint '%s' not found", ep);
             break;
@@ -517,6 +522,75 @@ int notify_unsubscribe_job_tx(struct notify *n, const char *account,
     sqlite3_bind_text(st, 1, account, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, jk, -1, SQLITE_STATIC);
     return db_step_done(n->db, st, err);
+}
+
+static int media_rank(const char *s)
+{
+    static const char *const order[] = {"Queued", "Scheduled", "Processing",
+                                        "Canceling"};
+
+    if (!s)
+        return -1;
+    for (int i = 0; i < 4; i++) {
+        if (strcmp(s, order[i]) == 0)
+            return i;
+    }
+    return 4; /* the final states */
+}
+
+int notify_job_media_tx(struct notify *n, const char *account,
+                        const char *job_id, const char *job_name,
+                        const struct notify_job_picture *after,
+                        struct err *err)
+{
+    char jk[256];
+    char *old = NULL;
+    const char *now_state;
+    struct notify_event ev;
+    sqlite3_stmt *st;
+    int rc = 0;
+
+    notify_job_key(job_id, jk, sizeof(jk));
+    if (!after) {
+        st = db_stmt(n->db, "DELETE FROM job_media WHERE account=? AND"
+                            " job_key=?");
+        sqlite3_bind_text(st, 1, account, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, jk, -1, SQLITE_STATIC);
+        return db_step_done(n->db, st, err);
+    }
+    st = db_stmt(n->db, "SELECT state FROM job_media WHERE account=? AND"
+                        " job_key=?");
+    sqlite3_bind_text(st, 1, account, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, jk, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        old = db_col_strdup(st, 0);
+    sqlite3_reset(st);
+    now_state = notify_media_state(after);
+    if (old && (media_rank(now_state) <= media_rank(old) ||
+                media_rank(old) == 4))
+        goto out;
+    st = db_stmt(n->db, "INSERT INTO job_media(account, job_key, state)"
+                        " VALUES(?, ?, ?) ON CONFLICT(account, job_key)"
+                        " DO UPDATE SET state=excluded.state");
+    sqlite3_bind_text(st, 1, account, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, jk, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, now_state, -1, SQLITE_STATIC);
+    rc = db_step_done(n->db, st, err);
+    /* A new job starts Queued: that is never a NewState (§2.3). */
+    if (rc < 0 || (!old && strcmp(now_state, "Queued") == 0))
+        goto out;
+    memset(&ev, 0, sizeof(ev));
+    ev.account = account;
+    ev.kind = NOTIFY_JOB_STATE;
+    ev.entity_id = job_id;
+    ev.job_id = job_id;
+    ev.job_name = job_name;
+    ev.old_state = old ? old : "Queued";
+    ev.new_state = now_state;
+    rc = notify_event_tx(n, &ev, NULL, err);
+out:
+    free(old);
+    return rc;
 }
 
 int64_t notify_last_seq_locked(struct notify *n)

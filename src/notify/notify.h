@@ -51,6 +51,7 @@ struct notify_event {
     bool has_exit_code;    /* task events */
     int exit_code;
     const char *failure_code; /* task events, may be NULL */
+    const char *created;   /* endpoint events: creation time, ISO 8601 */
 };
 
 /* Media job states (JobStateChange), from a job's batch picture. */
@@ -112,6 +113,26 @@ int notify_event_tx(struct notify *n, const struct notify_event *ev,
  */
 int notify_subscribe_tx(struct notify *n, const char *account,
                         const char *job_id, const char *subs_json,
+                        bool lenient, struct err *err);
+
+/*
+ * lenient (the job-add path, validated beforehand by the batch wrapper):
+ * subscriptions naming an endpoint deleted since are skipped, not errors,
+ * so the transaction that creates the job never fails on them.
+ */
+
+/*
+ * The media state of a job after a change (db lock held, transaction
+ * open). after is the job's picture, NULL when the job was removed. The
+ * state last reported for the job is kept in the database; a JobStateChange
+ * event (with outbox rows for the job's subscriptions) is appended only
+ * when the state moves forward: Queued < Scheduled < Processing <
+ * Canceling < Finished | Error | Canceled. A job whose tasks all finish
+ * and go idle stays Processing; nothing follows a final state.
+ */
+int notify_job_media_tx(struct notify *n, const char *account,
+                        const char *job_id, const char *job_name,
+                        const struct notify_job_picture *after,
                         struct err *err);
 /* Drop a job's subscriptions (job delete; lock held, transaction open). */
 int notify_unsubscribe_job_tx(struct notify *n, const char *account,

@@ -693,7 +693,8 @@ static void endpoint_create(struct notify *n, struct http_req *req,
     ev.kind = NOTIFY_EP_REGISTERED;
     ev.entity_id = id;
     ev.job_name = name;
-    ev.new_state = created;
+    ev.new_state = "Registered";
+    ev.created = created;
     if (db_step_done(n->db, st, &e) < 0 ||
         notify_event_tx(n, &ev, &seq, &e) < 0 ||
         notify_outbox_add_tx(n, id, seq, now, &e) < 0 ||
@@ -805,7 +806,9 @@ static void endpoint_delete(struct notify *n, struct http_req *req,
     ev.kind = NOTIFY_EP_UNREGISTERED;
     ev.entity_id = id;
     ev.job_name = name;
-    ev.new_state = created;
+    ev.old_state = "Registered";
+    ev.new_state = "Unregistered";
+    ev.created = created;
     if (db_begin(n->db, &e) < 0)
         goto fail;
     st = db_stmt(n->db, "UPDATE endpoints SET deleted=1 WHERE id=?");
@@ -964,8 +967,8 @@ static void subscriptions(struct notify *n, struct http_req *req,
         db_lock(n->db);
         if (db_begin(n->db, &e) < 0 ||
             notify_unsubscribe_job_tx(n, account, job, &e) < 0 ||
-            notify_subscribe_tx(n, account, job, text ? text : "[]", &e) <
-                0 ||
+            notify_subscribe_tx(n, account, job, text ? text : "[]", false,
+                                &e) < 0 ||
             db_commit(n->db, &e) < 0) {
             db_rollback(n->db);
             db_unlock(n->db);
@@ -1210,6 +1213,89 @@ static void wrap_begin(struct http_req *req)
     notify_api_route(w->n, req, ws->account, false);
 }
 
+/*
+ * Job add may carry the extension field notificationSubscriptions. Batch
+ * stores it with the job and hands it back in the job's creation event,
+ * where notify records it in the same transaction; that path cannot fail
+ * on a bad item, so the items are checked here first, before batch sees
+ * the request: well-formed, and naming endpoints of this account. The
+ * account is the one batch has already authenticated in begin().
+ */
+static bool job_add_subscriptions_ok(struct notify *n, struct http_req *req)
+{
+    const char *auth = http_header(req, "Authorization");
+    const char *colon;
+    char account[AUTH_NAME_MAX];
+    json_error_t jerr;
+    json_t *body, *subs, *it;
+    struct err e = ERR_INIT;
+    size_t i;
+    int rc = 0;
+
+    if (strcmp(req->method, "POST") != 0 || strcmp(req->path, "/jobs") != 0)
+        return true;
+    body = json_loadb(req->body.data, req->body.len, 0, &jerr);
+    subs = body ? json_object_get(body, "notificationSubscriptions") : NULL;
+    if (!subs || json_is_null(subs)) {
+        json_decref(body);
+        return true;
+    }
+    if (!auth || strncmp(auth, "SharedKey ", 10) != 0 ||
+        !(colon = strchr(auth + 10, ':')) ||
+        (size_t)(colon - auth - 10) >= sizeof(account)) {
+        json_decref(body);
+        return true; /* batch answers for the credentials */
+    }
+    snprintf(account, sizeof(account), "%.*s", (int)(colon - auth - 10),
+             auth + 10);
+    if (!json_is_array(subs)) {
+        rc = err_set(&e, ERR_INVALID, "InvalidPropertyValue",
+                     "notificationSubscriptions must be an array");
+        err_add_detail(&e, "PropertyName", "notificationSubscriptions");
+    }
+    db_lock(n->db);
+    json_array_foreach(subs, i, it)
+    {
+        const char *ep;
+        json_t *t;
+        sqlite3_stmt *st;
+
+        if (rc < 0)
+            break;
+        ep = jstr(it, "notificationEndPointId", "NotificationEndPointId");
+        t = json_object_get(it, "targetJobState");
+        if (!t)
+            t = json_object_get(it, "TargetJobState");
+        if (!ep || !((json_is_string(t) &&
+                      (strcasecmp(json_string_value(t), "All") == 0 ||
+                       strcasecmp(json_string_value(t),
+                                  "FinalStatesOnly") == 0)) ||
+                     (json_is_integer(t) && (json_integer_value(t) == 1 ||
+                                             json_integer_value(t) == 2)))) {
+            rc = err_set(&e, ERR_INVALID, "InvalidPropertyValue",
+                         "notificationSubscriptions[%zu] needs "
+                         "notificationEndPointId and targetJobState All or "
+                         "FinalStatesOnly",
+                         i);
+            err_add_detail(&e, "PropertyName", "notificationSubscriptions");
+            break;
+        }
+        st = db_stmt(n->db, "SELECT 1 FROM endpoints WHERE id=? AND"
+                            " account=? AND deleted=0");
+        sqlite3_bind_text(st, 1, ep, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, account, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_ROW)
+            rc = err_set(&e, ERR_NOTFOUND, "NotificationEndPointNotFound",
+                         "notification endpoint '%s' not found", ep);
+        sqlite3_reset(st);
+    }
+    db_unlock(n->db);
+    json_decref(body);
+    if (rc < 0)
+        reply_err(req, &e);
+    return rc == 0;
+}
+
 static void wrap_end(struct http_req *req)
 {
     struct notify_wrap *w = req->service->ctx;
@@ -1217,7 +1303,8 @@ static void wrap_end(struct http_req *req)
 
     if (!notify_is_route(req->path)) {
         req->svc = w->inner->ctx;
-        w->inner->end(req);
+        if (job_add_subscriptions_ok(w->n, req))
+            w->inner->end(req);
         return;
     }
     notify_api_route(w->n, req, ws->account, true);

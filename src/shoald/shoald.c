@@ -43,6 +43,7 @@
 #include "http/http.h"
 #include "notify/notify.h"
 #include "queue/queue.h"
+#include "shoald/events.h"
 
 #define ACCOUNT_NAME_DEFAULT "shoal"
 
@@ -242,6 +243,7 @@ int main(int argc, char **argv)
         notify_open(&cfg, db, &notify, &err) < 0)
         goto fail;
     notify_set_queue_sink(notify, queue_sink, NULL);
+    events_wire(batch, notify);
 
     memset(&opts, 0, sizeof(opts));
     opts.host = cfg.host;
