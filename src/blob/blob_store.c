@@ -1,6 +1,7 @@
 /*
- * blob_store.c: the blob store's lifecycle: schema, crash recovery, group
- * commit, etags, and the expiry of uncommitted blocks.
+ * blob_store.c: the blob store's lifecycle: schema, crash recovery, write
+ * transactions (over db's group commit), etags, and the expiry of
+ * uncommitted blocks.
  *
  * Schema (component "blob"; tables below). Containers are unique per
  * (account, name); blobs per (container_id, name), and that index gives
@@ -47,21 +48,23 @@
  * (uploads cut short, and files dropped by a commit whose unlink did not
  * happen).
  *
- * Group commit. Writers do not take the database themselves: they queue a
- * struct blob_txn and wait. The first waiter becomes the leader, takes
- * every queued transaction, runs each inside its own SAVEPOINT of one
- * BEGIN IMMEDIATE ... COMMIT (a failing one is rolled back alone), commits
- * once, and wakes them all; while it does, new transactions queue up for
- * the next leader. One fsync of the WAL then serves a whole group.
- *
- *   queued --(a leader takes the queue)--> running --(commit)--> done
+ * Group commit. Writers do not take the database themselves: each change
+ * is a struct blob_txn run through the store's group commit (struct
+ * dbgroup, db.h; the mechanism and its state machine are in
+ * db/dbgroup.c). Concurrent transactions share one BEGIN IMMEDIATE ...
+ * COMMIT, each in its own SAVEPOINT (a failing one is rolled back alone),
+ * so one fsync of the WAL serves a whole group; blob_store_run returns
+ * after the COMMIT that holds its transaction. What is the store's own:
+ * a transaction's now_ms is read just before its fn runs, its dropped
+ * files are unlinked only once it has committed, and its new_file only
+ * once it has failed.
  *
  * ETags are a counter: max(previous + 1, current .NET ticks), so they grow
  * strictly and look like the service's "0x8DD...". It starts above the
  * largest etag stored.
  *
- * Threads: blob_store_run from any thread; the leader runs transaction
- * functions with the db locked. The sweeper thread (started by
+ * Threads: blob_store_run from any thread; the group's leader runs
+ * transaction functions with the db locked. The sweeper thread (started by
  * blob_store_start) drops uncommitted blocks older than
  * blob.uncommitted_ttl_s through the same group commit, and unlinks the
  * files commits dropped (a queue under sw_mu; before the sweeper starts,
@@ -159,12 +162,7 @@ struct blob_store {
     struct blob_files files;
     int64_t ttl_ms;
 
-    /* group commit */
-    pthread_mutex_t gc_mu;
-    pthread_cond_t gc_cv;
-    struct blob_txn *queue_head;
-    struct blob_txn **queue_tail;
-    bool leading;
+    struct dbgroup *group; /* group commit of every blob_txn */
 
     _Atomic uint64_t etag_last;
 
@@ -211,52 +209,19 @@ void blob_txn_drop(struct blob_txn *t, uint64_t file)
     t->drop[t->ndrop++] = file;
 }
 
-static int exec_stmt(struct db *db, const char *sql, struct err *err)
-{
-    return db_step_done(db, db_stmt(db, sql), err);
-}
-
-/* Run one group: every transaction in the list, one commit. */
-static void run_group(struct blob_store *bs, struct blob_txn *list)
-{
-    struct err e = ERR_INIT;
-    int64_t now = timefmt_now_ms();
+/* A blob_txn as a dbgroup op. */
+struct txn_op {
+    struct blob_store *bs;
     struct blob_txn *t;
-    int rc;
+};
 
-    db_lock(bs->db);
-    rc = db_begin(bs->db, &e);
-    if (rc < 0) {
-        for (t = list; t; t = t->next) {
-            t->rc = rc;
-            t->err = e;
-        }
-        db_unlock(bs->db);
-        return;
-    }
-    for (t = list; t; t = t->next) {
-        t->now_ms = now;
-        rc = exec_stmt(bs->db, "SAVEPOINT blob_txn", &t->err);
-        if (rc == 0)
-            rc = t->fn(bs, t, &t->err);
-        if (rc < 0) {
-            exec_stmt(bs->db, "ROLLBACK TO blob_txn", NULL);
-            t->ndrop = 0;
-        }
-        exec_stmt(bs->db, "RELEASE blob_txn", NULL);
-        t->rc = rc;
-    }
-    rc = db_commit(bs->db, &e);
-    if (rc < 0) {
-        for (t = list; t; t = t->next) {
-            if (t->rc == 0) {
-                t->rc = rc;
-                t->err = e;
-                t->ndrop = 0;
-            }
-        }
-    }
-    db_unlock(bs->db);
+static int run_txn(struct db *db, void *arg, struct err *err)
+{
+    struct txn_op *op = arg;
+
+    (void)db; /* the same as op->bs->db */
+    op->t->now_ms = timefmt_now_ms();
+    return op->t->fn(op->bs, op->t, err);
 }
 
 /*
@@ -304,49 +269,14 @@ static void reap_queued(struct blob_store *bs)
 
 int blob_store_run(struct blob_store *bs, struct blob_txn *t, struct err *err)
 {
+    struct txn_op op = { bs, t };
     int rc;
 
-    t->rc = 0;
-    t->done = false;
-    t->next = NULL;
-    err_clear(&t->err);
-    pthread_mutex_lock(&bs->gc_mu);
-    *bs->queue_tail = t;
-    bs->queue_tail = &t->next;
-    while (!t->done) {
-        struct blob_txn *list, *next;
-
-        if (bs->leading) {
-            pthread_cond_wait(&bs->gc_cv, &bs->gc_mu);
-            continue;
-        }
-        bs->leading = true;
-        list = bs->queue_head;
-        bs->queue_head = NULL;
-        bs->queue_tail = &bs->queue_head;
-        pthread_mutex_unlock(&bs->gc_mu);
-        run_group(bs, list);
-        pthread_mutex_lock(&bs->gc_mu);
-        /* Once done is set the owner may free its transaction: read next
-         * first. */
-        for (; list; list = next) {
-            next = list->next;
-            list->done = true;
-        }
-        bs->leading = false;
-        pthread_cond_broadcast(&bs->gc_cv);
-    }
-    pthread_mutex_unlock(&bs->gc_mu);
-
-    rc = t->rc;
-    if (rc == 0) {
+    rc = dbgroup_run(bs->group, run_txn, &op, err);
+    if (rc == 0)
         reap(bs, t->drop, t->ndrop);
-    } else {
-        if (t->new_file)
-            blob_files_unlink(&bs->files, t->new_file);
-        if (err)
-            *err = t->err;
-    }
+    else if (t->new_file)
+        blob_files_unlink(&bs->files, t->new_file);
     FREE_AND_NULL(t->drop);
     t->ndrop = t->adrop = 0;
     return rc;
@@ -539,9 +469,7 @@ int blob_store_open(const struct config *cfg, struct db *db,
     bs->ttl_ms = cfg->blob_uncommitted_ttl_s > INT64_MAX / 1000
                      ? INT64_MAX / 2
                      : cfg->blob_uncommitted_ttl_s * 1000;
-    pthread_mutex_init(&bs->gc_mu, NULL);
-    pthread_cond_init(&bs->gc_cv, NULL);
-    bs->queue_tail = &bs->queue_head;
+    bs->group = dbgroup_new(db, "blob");
     pthread_mutex_init(&bs->sw_mu, NULL);
     pthread_cond_init(&bs->sw_cv, NULL);
     bs->files.root_fd = -1;
@@ -586,7 +514,6 @@ void blob_store_close(struct blob_store *bs)
     blob_files_close(&bs->files);
     pthread_cond_destroy(&bs->sw_cv);
     pthread_mutex_destroy(&bs->sw_mu);
-    pthread_cond_destroy(&bs->gc_cv);
-    pthread_mutex_destroy(&bs->gc_mu);
+    dbgroup_free(bs->group);
     free(bs);
 }

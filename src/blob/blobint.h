@@ -349,24 +349,21 @@ size_t blob_files_sweep(struct blob_files *f, const uint64_t *live, size_t n);
 struct blob_store;
 
 /*
- * A write transaction. fn runs on whichever thread leads the group commit,
- * with the database locked, inside a savepoint of a shared transaction; it
- * returns 0 or a negative error (its changes are then rolled back). It
+ * A write transaction: an op of the store's group commit (dbgroup_run,
+ * db.h). fn runs on whichever thread leads the group, with the database
+ * locked, inside a savepoint of a shared transaction; it returns 0 or a
+ * negative error with err filled (its changes are then rolled back). It
  * records files that become garbage with blob_txn_drop; they are removed
  * after the commit is durable. new_file (if not 0) is a published file the
  * transaction references: blob_store_run removes it when the transaction
- * fails.
+ * fails (fn's error or the group's).
  */
 struct blob_txn {
     int (*fn)(struct blob_store *bs, struct blob_txn *t, struct err *err);
-    int64_t now_ms; /* set by blob_store_run */
+    int64_t now_ms; /* set by blob_store_run, just before fn runs */
     uint64_t new_file;
     uint64_t *drop; /* files to unlink after the commit */
     size_t ndrop, adrop;
-    int rc;
-    struct err err;
-    bool done;
-    struct blob_txn *next;
 };
 
 int blob_store_open(const struct config *cfg, struct db *db,
@@ -377,7 +374,9 @@ struct db *blob_store_db(struct blob_store *bs);
 struct blob_files *blob_store_files(struct blob_store *bs);
 /*
  * Run t (fill fn first) in the next group commit and wait for it; returns
- * t's result, and on success the files it dropped are gone. Any thread.
+ * t's result, or the group's error if its BEGIN or COMMIT failed (see
+ * dbgroup_run). On 0, t's changes are durable and the files it dropped are
+ * gone (or queued for the sweeper). Any thread; not with the db lock held.
  */
 int blob_store_run(struct blob_store *bs, struct blob_txn *t, struct err *err);
 void blob_txn_drop(struct blob_txn *t, uint64_t file);

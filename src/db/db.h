@@ -60,4 +60,98 @@ int db_migrate(struct db *db, const char *component,
 /* Copy a text column (NULL stays NULL). Aborts on OOM. */
 char *db_col_strdup(sqlite3_stmt *st, int col);
 
+/* ---- dbgroup.c: group commit --------------------------------------------- */
+
+/*
+ * Group commit: write operations of many threads share one transaction and
+ * so one fsync of the WAL (see dbgroup.c for the design note). A service
+ * creates one group for its writes and runs each write through it:
+ *
+ *     static int put_fn(struct db *db, void *arg, struct err *err)
+ *     {
+ *         struct put *p = arg;
+ *         ... db_stmt(db, ...), db_step_done(db, st, err) ...
+ *     }
+ *
+ *     rc = dbgroup_run(svc->group, put_fn, &p, err);
+ *
+ * An operation is fn(db, arg, err). It runs on whichever thread leads the
+ * group (possibly not the caller's), with the db lock held, inside BEGIN
+ * IMMEDIATE ... COMMIT and inside a SAVEPOINT of its own (alone in its
+ * group, the transaction itself serves as one: same effect). It returns 0, or
+ * a negative enum err_code with err filled; err is never NULL inside fn.
+ * fn must not take the db lock, begin, commit or roll back, run a group
+ * (dbgroup_run would deadlock), or touch anything but arg and the db: its
+ * caller is blocked in dbgroup_run until it is over, so arg may live on
+ * the caller's stack.
+ */
+struct dbgroup;
+
+/*
+ * A new group for the writes to db. name (a string literal: it is
+ * borrowed for the group's life) tags the group's log lines. db must
+ * outlive the group. Aborts on out of memory, like the rest of shoald.
+ */
+struct dbgroup *dbgroup_new(struct db *db, const char *name);
+
+/*
+ * Free g and log its statistics. No-op on NULL. No dbgroup_run may be
+ * running or start on g (a bug, asserted in debug builds).
+ */
+void dbgroup_free(struct dbgroup *g);
+
+/*
+ * Run fn(db, arg, err) in the next group and wait until that group's
+ * transaction is over. Returns one of:
+ *
+ *   0         fn returned 0 and the COMMIT that holds its writes
+ *             succeeded: they are durable (as durable as db.sync makes a
+ *             commit) before dbgroup_run returns.
+ *   fn's rc   fn failed: its savepoint was rolled back, so none of its
+ *             writes remain; the other ops of the group are unaffected
+ *             and commit. err is what fn filled.
+ *   group's   BEGIN or COMMIT failed, or an error made SQLite abandon the
+ *             transaction: every op of the group (failed ones included)
+ *             gets that error, -ERR_IO, -ERR_BUSY or -ERR_CONFLICT (a
+ *             deferred constraint found at COMMIT), with err filled, and
+ *             the whole transaction is rolled back: nothing of any op is
+ *             on disk, nothing is half applied.
+ *
+ * err may be NULL. On success err is left as fn left it (fn should not
+ * touch it then).
+ *
+ * Leader and followers: the caller appends its op to g's queue. If no
+ * group is running, it becomes the leader: it takes every queued op (its
+ * own included), runs them in one transaction, marks them done and wakes
+ * the waiters. Otherwise it waits on g's condition variable (no busy
+ * waiting). Woken, it returns if its op is done; if its op is still queued
+ * and no group is running, it leads the next group itself. There is no
+ * timer: a group is whatever queued while the previous one ran, so a
+ * lone caller pays one commit and a busy service one per group.
+ *
+ * Order: one group at a time per g, and a group runs its ops in the order
+ * they were queued, so ops commit in arrival order (the order their
+ * callers entered dbgroup_run, as serialized by g's mutex), across groups
+ * too. Groups of different struct dbgroup on one db take turns on the db
+ * lock, with no order between them.
+ *
+ * Thread-safe: call from any number of threads. The caller must not hold
+ * the db lock.
+ */
+int dbgroup_run(struct dbgroup *g,
+                int (*fn)(struct db *db, void *arg, struct err *err), void *arg,
+                struct err *err);
+
+/*
+ * Counters of g, read under its mutex (any thread): groups run (each one
+ * transaction), ops finished, and ops queued for the next group now.
+ */
+struct dbgroup_stats {
+    unsigned long long groups;
+    unsigned long long ops;
+    size_t queued;
+};
+
+void dbgroup_get_stats(struct dbgroup *g, struct dbgroup_stats *out);
+
 #endif

@@ -30,8 +30,8 @@
  * receipt is a random 64-bit value replaced on every delivery and update.
  *
  * Durability is the caller's: these functions run inside the caller's
- * transaction (qcommit.c's batches, or queue_put_in_tx's caller) with the
- * db lock held, and use only cached statements (db_stmt).
+ * transaction (a group of db/dbgroup.c, or queue_put_in_tx's caller) with
+ * the db lock held, and use only cached statements (db_stmt).
  *
  * To change the schema: append a step to `migrations` with the next version
  * (never edit a shipped step); queues hold acknowledged messages, so a step

@@ -8,12 +8,16 @@
  *                name and text rules, queue_put_msg (shared by the HTTP
  *                Put Message and the in-process puts)
  *   queue_api.c  HTTP: routing, auth, parameter checks, XML in and out
- *   qcommit.c    group commit: concurrent writes share one transaction
  *   qstore.c     the tables and all SQL
  *
+ * Every write goes through the service's group commit (struct dbgroup,
+ * db.h and db/dbgroup.c): concurrent writes share one transaction and one
+ * fsync, each in its own savepoint, and a write is acknowledged only after
+ * the COMMIT that holds it.
+ *
  * struct queue_service (queueint.h) borrows the config, the db and the
- * accounts (they outlive it) and owns the group-commit queue and the
- * sweeper thread.
+ * accounts (they outlive it) and owns its group commit (s->commit) and
+ * the sweeper thread.
  *
  * Life:  open --(migrate schema)--> opened --start--> sweeping --close-->
  * freed. close may follow open directly (start failed or never ran).
@@ -199,7 +203,7 @@ int queue_put_local(struct queue_service *s, const char *account,
 
     if (rc < 0)
         return rc;
-    return qcommit_run(&s->commit, run_local_put, &p, err);
+    return dbgroup_run(s->commit, run_local_put, &p, err);
 }
 
 /* ---- the sweeper --------------------------------------------------------- */
@@ -293,7 +297,7 @@ int queue_service_open(const struct config *cfg, struct db *db,
     s->http.begin = queue_api_begin;
     s->http.end = queue_api_end;
     s->http.done = queue_api_done;
-    qcommit_init(&s->commit, db);
+    s->commit = dbgroup_new(db, "queue");
     pthread_mutex_init(&s->mu, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -335,7 +339,7 @@ void queue_service_close(struct queue_service *s)
         pthread_mutex_unlock(&s->mu);
         pthread_join(s->sweeper, NULL);
     }
-    qcommit_release(&s->commit);
+    dbgroup_free(s->commit);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
     free(s);

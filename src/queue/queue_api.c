@@ -1,7 +1,8 @@
 /*
  * queue_api.c: the Azure Queue REST API over http.h: routing,
  * authentication, parameter and body checks, and the XML replies. No SQL
- * here: operations run qstore.c functions, writes through qcommit.c.
+ * here: operations run qstore.c functions, writes through the group commit
+ * (dbgroup_run, db.h).
  *
  * Request flow:
  *
@@ -36,7 +37,7 @@
  * is never copied in between).
  *
  * Threads: any number of requests at once; nothing here is shared but the
- * service (read-only apart from the db and the commit queue).
+ * service (read-only apart from the db and its group commit).
  */
 #include "queue/queueint.h"
 
@@ -1295,7 +1296,7 @@ void queue_api_end(struct http_req *req)
         buf_adds(&q->out, XML_DECL "<QueueMessagesList>");
     if (rc == 0) {
         if (ops[q->op].write) {
-            rc = qcommit_run(&s->commit, run_op, q, &e);
+            rc = dbgroup_run(s->commit, run_op, q, &e);
         } else {
             db_lock(s->db);
             rc = run_op(s->db, q, &e);

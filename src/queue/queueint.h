@@ -11,11 +11,12 @@
 struct auth;
 struct config;
 struct db;
+struct dbgroup;
 struct err;
 
 /*
  * Private to src/queue (and its unit tests): the pieces queue.c,
- * queue_api.c, qstore.c and qcommit.c share. Nothing outside the directory
+ * queue_api.c and qstore.c share. Nothing outside the directory
  * includes this; other components use queue.h.
  */
 
@@ -33,48 +34,14 @@ struct err;
 #define QUEUE_LIST_MAX      5000   /* maxresults */
 #define QUEUE_META_MAX      8192   /* metadata names + values */
 
-/* ---- qcommit.c: group commit -------------------------------------------- */
-
-/*
- * A queue of write operations that share transactions. qcommit_run() hands
- * fn(db, arg, err) to whichever caller is committing (or becomes that
- * caller): it runs inside BEGIN IMMEDIATE ... COMMIT with the db lock held,
- * inside its own SAVEPOINT, so a failing op undoes only its own writes.
- * qcommit_run returns once the transaction holding the op has committed
- * (fn's result), or with the commit's error if the commit failed (then
- * nothing of the op is on disk). fn must not take the db lock or begin a
- * transaction; it may run on another request's thread, so it must only
- * touch arg and the db.
- *
- * Thread-safe. qcommit_init/qcommit_release bracket its life; release must
- * not race with run.
- */
-struct qcommit_op;
-
-struct qcommit {
-    struct db *db;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    struct qcommit_op *head;
-    struct qcommit_op **tail;
-    bool busy;        /* a leader is running a batch */
-    uint64_t batches; /* statistics, under mu */
-    uint64_t ops;
-};
-
-void qcommit_init(struct qcommit *c, struct db *db);
-void qcommit_release(struct qcommit *c);
-int qcommit_run(struct qcommit *c,
-                int (*fn)(struct db *db, void *arg, struct err *err), void *arg,
-                struct err *err);
-
 /* ---- qstore.c: the SQL -------------------------------------------------- */
 
 /*
  * Everything here runs with the db lock held; functions that write must
- * run inside a transaction (qcommit or the caller's). Times are ms since
- * the epoch. Errors: -ERR_NOTFOUND with "QueueNotFound" / "MessageNotFound",
- * -ERR_INVALID "PopReceiptMismatch", or what db_step_done returns.
+ * run inside a transaction (a dbgroup op's, or the caller's). Times are ms
+ * since the epoch. Errors: -ERR_NOTFOUND with "QueueNotFound" /
+ * "MessageNotFound", -ERR_INVALID "PopReceiptMismatch", or what
+ * db_step_done returns.
  */
 
 /* Expiry of a message put with messagettl=-1: 9999-12-31T23:59:59Z. */
@@ -234,7 +201,7 @@ struct queue_service {
     const struct config *cfg;
     struct db *db;
     const struct auth *auth;
-    struct qcommit commit;
+    struct dbgroup *commit; /* group commit of every write (db.h) */
 
     /* the expiry sweeper */
     pthread_t sweeper;

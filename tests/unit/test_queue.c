@@ -6,8 +6,9 @@
  *   - qstore with a controlled clock: arrival order, visibility, redelivery
  *     with dequeue counts, pop receipt checks, update, expiry and sweep,
  *     listing with prefix and marker, access policies, service properties;
- *   - qcommit: concurrent ops from many threads all commit, a failing op
- *     in a batch leaves no trace and does not disturb the others;
+ *   - group commit (db/dbgroup.c) with queue ops: concurrent puts from many
+ *     threads all commit, a failing op in a group leaves no trace and does
+ *     not disturb the others;
  *   - queue_put_in_tx inside the caller's transaction (commit, rollback);
  *   - the HTTP handlers through http_fake requests with an account SAS.
  *
@@ -589,7 +590,7 @@ static void test_store_acl_props(void **state)
 /* ---- group commit -------------------------------------------------------- */
 
 struct commit_arg {
-    struct qcommit *c;
+    struct dbgroup *c;
     int64_t queue;
     int thread;
     int ops;
@@ -626,7 +627,7 @@ static void *committer(void *arg)
         p.queue = a->queue;
         p.fail = i % 5 == 4;
         snprintf(p.text, sizeof(p.text), "t%d-%d", a->thread, i);
-        rc = qcommit_run(a->c, run_put, &p, &e);
+        rc = dbgroup_run(a->c, run_put, &p, &e);
         if (p.fail ? rc != -ERR_INVALID : rc != 0)
             return (void *)1;
         if (p.fail && strcmp(e.svc, "Refused") != 0)
@@ -638,7 +639,8 @@ static void *committer(void *arg)
 static void test_group_commit(void **state)
 {
     struct fixture *f = *state;
-    struct qcommit c;
+    struct dbgroup *c;
+    struct dbgroup_stats st;
     struct commit_arg args[8];
     pthread_t th[8];
     struct seen s;
@@ -650,9 +652,9 @@ static void test_group_commit(void **state)
     db_lock(f->db);
     q = mkqueue(f->db, "commits");
     db_unlock(f->db);
-    qcommit_init(&c, f->db);
+    c = dbgroup_new(f->db, "test");
     for (int i = 0; i < 8; i++) {
-        args[i] = (struct commit_arg){ &c, q, i, 50 };
+        args[i] = (struct commit_arg){ c, q, i, 50 };
         assert_int_equal(pthread_create(&th[i], NULL, committer, &args[i]), 0);
     }
     for (int i = 0; i < 8; i++) {
@@ -661,9 +663,10 @@ static void test_group_commit(void **state)
         pthread_join(th[i], &ret);
         assert_null(ret);
     }
-    assert_true(c.ops == 400);
-    assert_true(c.batches >= 1 && c.batches <= 400);
-    qcommit_release(&c);
+    dbgroup_get_stats(c, &st);
+    assert_true(st.ops == 400);
+    assert_true(st.groups >= 1 && st.groups <= 400);
+    dbgroup_free(c);
 
     /* 4 of every 5 ops committed; the refused ones left nothing */
     db_lock(f->db);
