@@ -51,6 +51,7 @@ enum shoal_error_code {
     SHOAL_ERR_SERVER = -11,       /* 5xx, after retries */
     SHOAL_ERR_PROTOCOL = -12,     /* reply we could not understand */
     SHOAL_ERR_CANCELLED = -13,    /* a callback asked to stop */
+    SHOAL_ERR_GONE = -14,         /* 410: e.g. a watch cursor too old */
 };
 
 /* A short lowercase description of a code ("not found"). Never NULL. */
@@ -502,6 +503,18 @@ int shoal_pool_get_node(shoal_client *c, const char *pool, const char *node,
 /* Batch: jobs                                                         */
 /* ------------------------------------------------------------------ */
 
+/* Which job state changes a notification endpoint hears of. */
+enum shoal_target_state {
+    SHOAL_TARGET_FINAL = 1, /* FinalStatesOnly: Finished, Error, Canceled */
+    SHOAL_TARGET_ALL = 2,   /* All: every change (never NewState Queued) */
+};
+
+/* A job's subscription of a notification endpoint (see Notifications). */
+struct shoal_subscription {
+    const char *endpoint_id; /* "nb:nepid:UUID:..." */
+    enum shoal_target_state target;
+};
+
 struct shoal_job_spec {
     const char *id;
     const char *pool_id;
@@ -510,6 +523,9 @@ struct shoal_job_spec {
     bool terminate_on_all_complete; /* onAllTasksComplete terminatejob */
     bool uses_task_dependencies;
     const char *json; /* a whole JobAddParameter instead */
+    /* Sent as shoal's notificationSubscriptions extension field. */
+    const struct shoal_subscription *subscriptions;
+    size_t nsubscriptions;
 };
 
 int shoal_job_add(shoal_client *c, const struct shoal_job_spec *spec);
@@ -522,6 +538,29 @@ int shoal_job_terminate(shoal_client *c, const char *id, const char *reason);
 int shoal_job_delete(shoal_client *c, const char *id);
 /* PATCH a job with a JSON object of the fields to change. */
 int shoal_job_patch(shoal_client *c, const char *id, const char *json);
+
+/*
+ * A job's notification subscriptions (shoal's extension,
+ * /jobs/J/notificationsubscriptions): each names an endpoint and a
+ * target. shoal_job_subscriptions lists them as a doc of
+ * {notificationEndPointId, targetJobState ("All" | "FinalStatesOnly")};
+ * shoal_job_set_subscriptions replaces the whole set (n == 0 clears it);
+ * shoal_job_subscribe adds one endpoint or changes its target, and
+ * shoal_job_unsubscribe removes one (SHOAL_ERR_NOTFOUND when it was not
+ * subscribed). subscribe and unsubscribe read the set and write it back:
+ * two clients changing one job's set at once may lose one change.
+ * Errors: SHOAL_ERR_NOTFOUND (JobNotFound, NotificationEndPointNotFound),
+ * SHOAL_ERR_INVALID (a bad target or empty id).
+ */
+int shoal_job_subscriptions(shoal_client *c, const char *job, shoal_doc **out);
+int shoal_job_set_subscriptions(shoal_client *c, const char *job,
+                                const struct shoal_subscription *subs,
+                                size_t n);
+int shoal_job_subscribe(shoal_client *c, const char *job,
+                        const char *endpoint_id,
+                        enum shoal_target_state target);
+int shoal_job_unsubscribe(shoal_client *c, const char *job,
+                          const char *endpoint_id);
 
 /* ------------------------------------------------------------------ */
 /* Batch: tasks                                                        */
@@ -625,6 +664,294 @@ int shoal_tasks_wait(shoal_client *c, const char *job, int64_t timeout_ms,
                      int (*progress)(const struct shoal_task_counts *counts,
                                      void *ctx),
                      void *ctx, struct shoal_task_counts *counts_out);
+
+/* ------------------------------------------------------------------ */
+/* Events: watching state changes                                      */
+/* ------------------------------------------------------------------ */
+
+/*
+ * shoal records every state change of a pool, node, job or task in an
+ * ordered event log (shoal's extension of the Batch API, GET /events on
+ * the Batch endpoint): each event has a sequence number, higher for later
+ * commits (gaps are possible), so "everything after N" is a cursor that
+ * survives reconnects. The service keeps events for a while (by age and
+ * count); a cursor older than that is refused with 410
+ * EventCursorExpired, and the client must list again and watch from the
+ * newest sequence (shoal_event_last_seq).
+ *
+ * Event types (shoal_event_type_name spells them as the service does):
+ */
+enum shoal_event_type {
+    SHOAL_EVENT_UNKNOWN = 0,     /* a type this library does not know */
+    SHOAL_EVENT_JOB_STATE,       /* JobStateChange: media job states */
+    SHOAL_EVENT_TASK_STATE,      /* TaskStateChange: Batch task states */
+    SHOAL_EVENT_POOL_STATE,      /* PoolStateChange */
+    SHOAL_EVENT_NODE_STATE,      /* NodeStateChange */
+    SHOAL_EVENT_JOB_BATCH_STATE, /* JobBatchStateChange: Batch job states */
+    SHOAL_EVENT_ENDPOINT,        /* NotificationEndPointRegistration */
+};
+
+/*
+ * Media job states in JobStateChange events and notification messages:
+ * Queued (no task assigned yet), Scheduled, Processing, Finished, Error,
+ * Canceling, Canceled. The final ones are Finished, Error and Canceled.
+ * Task events carry Batch task states: active, preparing, running,
+ * completed.
+ */
+#define SHOAL_WATCH_NOW ((int64_t)-1) /* since: only events from now on */
+
+typedef struct shoal_event shoal_event;
+
+/*
+ * Parse one event as the service renders it (a JSON object: sequence,
+ * time, type, entityType, entityId, jobId, oldState, newState, exitCode,
+ * failureCode, etag, properties), e.g. the data line of an SSE event.
+ * Known fields must have their types (a string, or null where the service
+ * writes null) and sane lengths; sequence must be a positive integer.
+ * Unknown fields and types are allowed. Errors: SHOAL_ERR_PROTOCOL (with
+ * no client to record it, the reason goes to why, which may be NULL),
+ * SHOAL_ERR_NOMEM. Free the event with shoal_event_free.
+ */
+int shoal_event_parse(const char *json, size_t len, shoal_event **out,
+                      char *why, size_t whylen);
+void shoal_event_free(shoal_event *ev);
+
+/*
+ * Accessors. Strings are borrowed from the event (valid until it is
+ * freed; during a watch callback, until the callback returns) and NULL
+ * when the service sent none: an endpoint event has no job id, the first
+ * change of an entity has no old state.
+ */
+enum shoal_event_type shoal_event_type(const shoal_event *ev);
+const char *shoal_event_type_name(const shoal_event *ev);
+int64_t shoal_event_seq(const shoal_event *ev);
+/* Time of the change: as sent (ISO 8601 UTC), and in ms (0 if absent). */
+const char *shoal_event_time(const shoal_event *ev);
+int64_t shoal_event_time_ms(const shoal_event *ev);
+/* "job", "task", "pool", "node" or "notificationEndPoint". */
+const char *shoal_event_entity_type(const shoal_event *ev);
+const char *shoal_event_entity_id(const shoal_event *ev);
+const char *shoal_event_job_id(const shoal_event *ev);
+/* The task id of a task event (its entity id), else NULL. */
+const char *shoal_event_task_id(const shoal_event *ev);
+const char *shoal_event_old_state(const shoal_event *ev);
+const char *shoal_event_new_state(const shoal_event *ev);
+/* A task's exit code; SHOAL_ERR_NOTFOUND when the event has none. */
+int shoal_event_exit_code(const shoal_event *ev, int64_t *out);
+/* A task's failure code ("FailureExitCode", ...), or NULL. */
+const char *shoal_event_failure_code(const shoal_event *ev);
+/* The event's ETag: the same on every delivery of this event. */
+const char *shoal_event_etag(const shoal_event *ev);
+/* A string member of the event's properties ("JobName"), or NULL. */
+const char *shoal_event_property(const shoal_event *ev, const char *name);
+/* The event as compact JSON text, as received; free with shoal_free. */
+char *shoal_event_json(const shoal_event *ev);
+/* Whether state is a final media job state (Finished, Error, Canceled). */
+bool shoal_event_state_is_final(const char *state);
+
+/*
+ * The newest sequence number the service has recorded (0 when none):
+ * list what you need, then watch from this value, and nothing falls in
+ * between.
+ */
+int shoal_event_last_seq(shoal_client *c, int64_t *seq_out);
+
+/*
+ * Called for each event of a watch, in sequence order, with the entity's
+ * previous and current state (old and new state of the event; either may
+ * be NULL) and the event itself (borrowed for the call). Return 0 to go
+ * on, anything else to end the watch.
+ */
+typedef int (*shoal_watch_fn)(const char *prev_state, const char *cur_state,
+                              const shoal_event *ev, void *ctx);
+
+/* Watch tunables; a zeroed struct (or NULL) means defaults. */
+struct shoal_watch_opts {
+    int hold_s;            /* [25] how long the service holds an empty poll */
+    int64_t give_up_ms;    /* [0: never] fail after this long unreachable */
+    int64_t *last_seq_out; /* if not NULL: the cursor reached, on return */
+};
+
+/*
+ * Watch the event log with long polls (GET /events): call fn for every
+ * event with a sequence number above since_seq (SHOAL_WATCH_NOW: above
+ * the newest one when the watch starts; 0: everything retained) that
+ * concerns job_id (NULL: every job, pool, node and endpoint) and whose
+ * type is in types (comma-separated names, "JobStateChange,
+ * TaskStateChange"; NULL: all).
+ *
+ * The watch keeps its cursor across requests, so a dropped connection,
+ * a 5xx or a restarted service costs nothing but time: the next poll
+ * resumes after the last sequence seen, backing off (SHOAL_OPT_RETRY_*)
+ * while the service is unreachable, for give_up_ms (then the last
+ * failure is returned) or until the timeout. Events at or below the
+ * cursor are never passed twice.
+ *
+ * Returns 0 when fn asked to stop, SHOAL_ERR_TIMEOUT when timeout_ms
+ * (0: none) passed, SHOAL_ERR_GONE when the cursor is older than what the
+ * service retains (the last error names EventCursorExpired: list again,
+ * then watch from shoal_event_last_seq), SHOAL_ERR_PROTOCOL for an event
+ * that does not parse (none of that reply is passed on), or the error of
+ * a request that retrying cannot fix (SHOAL_ERR_AUTH, SHOAL_ERR_HTTP,
+ * SHOAL_ERR_INVALID for a bad types list ...). In every case
+ * opts->last_seq_out receives the cursor to resume from (the sequence of
+ * the last event passed to fn, or beyond it past events the filters
+ * skipped; SHOAL_WATCH_NOW if no reply came). fn runs on the calling
+ * thread; the client may be used from fn, and several watches may run on
+ * one client at once.
+ */
+int shoal_job_watch(shoal_client *c, const char *job_id, int64_t since_seq,
+                    const char *types, shoal_watch_fn fn, void *ctx,
+                    int64_t timeout_ms, const struct shoal_watch_opts *opts);
+
+/* ------------------------------------------------------------------ */
+/* Notifications: endpoints and queue messages                         */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A notification endpoint receives a message for every state change of
+ * the jobs subscribed to it (and one when it is registered or deleted):
+ * a storage queue of the service (created if missing) or a webhook URL.
+ * Messages follow the Azure Media Services job notification format:
+ *
+ *   {"MessageVersion":"1.0","EventType":"JobStateChange","ETag":"<64 hex>",
+ *    "TimeStamp":"2024-05-01T12:00:00.000Z","Properties":{"JobId":...,
+ *    "JobName":...,"OldState":"Processing","NewState":"Finished",
+ *    "AccountName":...,"Sequence":"42"}}
+ *
+ * Delivery is at least once: a message may come twice (same ETag), and a
+ * queue does not keep order (sort by TimeStamp, then Sequence).
+ */
+enum shoal_endpoint_type {
+    SHOAL_ENDPOINT_QUEUE = 1,
+    SHOAL_ENDPOINT_WEBHOOK = 3,
+};
+
+struct shoal_endpoint_spec {
+    const char *name; /* 1..256 characters */
+    enum shoal_endpoint_type type;
+    const char *address; /* queue name, or http(s) URL */
+    bool base64;         /* queue messages base64-encoded */
+};
+
+/*
+ * Register an endpoint. *out (may be NULL) receives the entity: id
+ * ("nb:nepid:UUID:..."), name, endpointType ("queue" | "webhook"),
+ * endpointAddress, created, and for a webhook its signingKey (base64;
+ * returned only here: keep it to check the ms-signature of deliveries).
+ */
+int shoal_endpoint_create(shoal_client *c,
+                          const struct shoal_endpoint_spec *spec,
+                          shoal_doc **out);
+/* One endpoint (with pendingDeliveries and deadLetters counts), or all. */
+int shoal_endpoint_get(shoal_client *c, const char *id, shoal_doc **out);
+int shoal_endpoint_list(shoal_client *c, shoal_doc **out);
+/* Delete an endpoint (its subscriptions go too). */
+int shoal_endpoint_delete(shoal_client *c, const char *id);
+
+/*
+ * A notification message, parsed. Strings are owned by the struct (or,
+ * in a shoal_notify_consume callback, borrowed for the call); NULL when
+ * absent. Webhook messages (MessageVersion 1.1) number their EventType;
+ * event_type spells it as a name either way.
+ */
+struct shoal_notification {
+    const char *message_version; /* "1.0" queue, "1.1" webhook */
+    const char *event_type;      /* "JobStateChange", ... */
+    const char *etag;
+    const char *timestamp; /* as sent */
+    int64_t time_ms;       /* TimeStamp in ms; 0 when absent */
+    int64_t sequence;      /* Properties.Sequence; -1 when absent */
+    const char *job_id;    /* Properties.JobId, ... */
+    const char *job_name;
+    const char *old_state;
+    const char *new_state;
+    const struct shoal_kv *props; /* every property; numbers as text */
+    size_t nprops;
+    bool was_base64;                     /* the text was base64 of the JSON */
+    const struct shoal_message *message; /* consume: the queue message */
+};
+
+/*
+ * Parse a message text: JSON, or base64 of JSON (as older storage
+ * clients wrote queue messages). Rules: an object with a non-empty
+ * string ETag (at most 256 bytes), an EventType (a string, or a number
+ * as webhooks send), a Properties object, a TimeStamp string in ISO 8601
+ * if present, a Sequence of digits if present; at most 1 MiB of text.
+ * Errors: SHOAL_ERR_PROTOCOL (reason in why, may be NULL),
+ * SHOAL_ERR_NOMEM. Free with shoal_notification_free.
+ */
+int shoal_notification_parse(const char *text, size_t len,
+                             struct shoal_notification **out, char *why,
+                             size_t whylen);
+void shoal_notification_free(struct shoal_notification *n);
+/* A property by name (case-sensitive), or NULL. */
+const char *shoal_notification_prop(const struct shoal_notification *n,
+                                    const char *name);
+
+/*
+ * A bounded set of recently seen keys (ETags), evicting the least
+ * recently used beyond max entries (0: 4096). Not thread-safe.
+ * shoal_dedupe_seen tells whether key is in the set (and refreshes it);
+ * shoal_dedupe_add puts it in (SHOAL_ERR_NOMEM; SHOAL_ERR_INVALID for a
+ * key over 256 bytes).
+ */
+typedef struct shoal_dedupe shoal_dedupe;
+
+int shoal_dedupe_new(size_t max, shoal_dedupe **out);
+void shoal_dedupe_free(shoal_dedupe *d);
+bool shoal_dedupe_seen(shoal_dedupe *d, const char *key);
+int shoal_dedupe_add(shoal_dedupe *d, const char *key);
+size_t shoal_dedupe_count(const shoal_dedupe *d);
+
+/* What a shoal_notify_consume callback did with a message. */
+enum shoal_notify_action {
+    SHOAL_NOTIFY_NEXT = 0, /* handled: delete it, go on */
+    SHOAL_NOTIFY_STOP = 1, /* handled: delete it, then return 0 */
+    SHOAL_NOTIFY_KEEP = 2, /* not handled: back after visibility_s; go on */
+    /* anything else: leave it, stop with SHOAL_ERR_CANCELLED */
+};
+
+/* Consumer tunables; a zeroed struct (or NULL) means defaults. */
+struct shoal_notify_opts {
+    int batch;            /* [32] messages per get, 1..32 */
+    int visibility_s;     /* [60] hidden from others while handled */
+    int64_t poll_min_ms;  /* [250] first wait after an empty get */
+    int64_t poll_max_ms;  /* [5000] waits double up to this */
+    int64_t timeout_ms;   /* [0: none] then SHOAL_ERR_TIMEOUT */
+    bool until_empty;     /* return 0 at the first empty get */
+    shoal_dedupe *dedupe; /* [a set for this call] ETags handled */
+    /*
+     * A message that does not parse: return 0 to delete it, non-zero to
+     * leave it in the queue. NULL: leave it. why says what is wrong.
+     */
+    int (*bad)(const struct shoal_message *m, const char *why, void *ctx);
+};
+
+/*
+ * Consume notification messages from a queue: get up to opts->batch
+ * messages (hiding them for visibility_s), parse each, drop duplicates
+ * (an ETag already handled, in this batch or before: deleted without a
+ * call), sort the rest by TimeStamp, then Sequence, then queue order,
+ * and call fn for each; a message is deleted once fn returns
+ * SHOAL_NOTIFY_NEXT or SHOAL_NOTIFY_STOP and only then is its ETag
+ * remembered. An empty get waits poll_min_ms, doubling to poll_max_ms.
+ * When the consumer stops, messages of the batch not yet passed to fn are
+ * made visible again at once.
+ *
+ * A delete that fails because the message is already gone or its pop
+ * receipt went stale (fn took longer than visibility_s) is not an error:
+ * the message comes back, and the ETag set drops it then.
+ *
+ * Returns 0 when fn said SHOAL_NOTIFY_STOP or (until_empty) the queue was
+ * empty, SHOAL_ERR_CANCELLED when fn said stop otherwise,
+ * SHOAL_ERR_TIMEOUT, or the error of a queue request. fn runs on the
+ * calling thread.
+ */
+int shoal_notify_consume(shoal_client *c, const char *queue,
+                         int (*fn)(const struct shoal_notification *n,
+                                   void *ctx),
+                         void *ctx, const struct shoal_notify_opts *opts);
 
 #ifdef __cplusplus
 }

@@ -58,10 +58,13 @@ static const struct {
     { "node", "compute nodes of a pool" },
     { "job", "Batch jobs, and waiting for them" },
     { "task", "Batch tasks and their output" },
+    { "event", "the event stream of state changes" },
+    { "endpoint", "notification endpoints (queues, webhooks)" },
 };
 
 static const struct cli_cmd *const tables[] = { cli_storage_cmds,
-                                                cli_batch_cmds };
+                                                cli_batch_cmds,
+                                                cli_notify_cmds };
 
 const char *cli_opt(const struct cli *cli, const char *name)
 {

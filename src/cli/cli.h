@@ -8,6 +8,7 @@
  *   cli_out.c      output: errors, JSON, tables, progress bars, durations
  *   cli_storage.c  container, blob, queue and sas commands
  *   cli_batch.c    pool, node, job and task commands
+ *   cli_notify.c   job watch/subscribe, event watch, endpoints
  *
  * Commands are rows of a table (struct cli_cmd): the row drives argument
  * checking and --help, so a new command is one new row and one function.
@@ -72,6 +73,7 @@ struct cli {
 /* Command tables, each ended by a row with group NULL. */
 extern const struct cli_cmd cli_storage_cmds[];
 extern const struct cli_cmd cli_batch_cmds[];
+extern const struct cli_cmd cli_notify_cmds[];
 
 /* ---- cli.c ---- */
 

@@ -9,6 +9,8 @@
  *
  *   shoal_blob.c shoal_container.c shoal_queue.c shoal_sas.c   storage
  *   shoal_pool.c shoal_job.c shoal_task.c shoal_tasks.c        batch
+ *   shoal_event.c shoal_job_watch.c shoal_endpoint.c           events
+ *   shoal_notify.c shoal_dedupe.c                  notification messages
  *        |               batchreq.c (JSON bodies, lists, shoal_doc)
  *        v                    |
  *   transport.c  <------------+   one request: sign, send, retry
@@ -358,5 +360,23 @@ int shoal_doc_take(struct json_t *items, shoal_doc **out);
 /* A TaskAddParameter for spec (its json, parsed, when set). */
 int shoal_task_spec_json(shoal_client *c, const struct shoal_task_spec *spec,
                          struct json_t **out);
+
+/* ---- shoal_event.c: watch events ---- */
+
+/*
+ * An event from one object of a GET /events reply (a reference to o is
+ * taken; o is not changed). SHOAL_ERR_PROTOCOL with the reason in why.
+ */
+int shoal_event_from_json(struct json_t *o, shoal_event **out, char *why,
+                          size_t whylen);
+
+/* ---- shoal_notify.c: notification messages ---- */
+
+/*
+ * Sort notifications made by shoal_notification_parse (only those: the
+ * sort uses their private part) by TimeStamp, then Sequence, then their
+ * position in v: the consumer's batch order.
+ */
+void shoal_notify_sort(struct shoal_notification **v, size_t n);
 
 #endif

@@ -63,6 +63,8 @@ const char *shoal_strerror(int code)
         return "unexpected reply from the service";
     case SHOAL_ERR_CANCELLED:
         return "cancelled";
+    case SHOAL_ERR_GONE:
+        return "no longer available";
     default:
         return "unknown error";
     }

@@ -535,6 +535,8 @@ int transport_status_code(int status)
         return SHOAL_ERR_NOTFOUND;
     case 409:
         return SHOAL_ERR_CONFLICT;
+    case 410:
+        return SHOAL_ERR_GONE;
     case 304:
     case 412:
         return SHOAL_ERR_PRECONDITION;
