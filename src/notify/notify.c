@@ -70,7 +70,13 @@
  *   attempt (blocking curl_easy_perform on the dispatcher): now the multi
  *   interface, one POST in flight per endpoint;
  * - a failing queue delivery retried every backoff_base_ms forever: now
- *   backoff, max attempts and TTL as for webhooks.
+ *   backoff, max attempts and TTL as for webhooks;
+ * - media states (notify_media_state, notify_job_media_tx): a job that
+ *   terminated without ever running a task (terminatejob, no tasks) was
+ *   reported Queued->Processing->Finished: now Queued->Finished; a job
+ *   deleted before it ended was reported Processing, never ended, and its
+ *   FinalStatesOnly subscribers heard nothing: deleting is now Canceling
+ *   and the removal Canceled (notify_jobs.test.mjs).
  *
  * Changing the schema: append a step to notify_schema[] with the next
  * version; the message format is versioned by MessageVersion (1.0 queue,
@@ -187,8 +193,17 @@ const char *notify_media_state(const struct notify_job_picture *p)
             return "Error";
         return "Finished";
     }
-    if (strcmp(s, "terminating") == 0 || strcmp(s, "deleting") == 0)
-        return p->user_terminated ? "Canceling" : "Processing";
+    /*
+     * Deleting a job that has not ended cancels it (its removal then
+     * reports Canceled, notify_job_media_tx); a user's Terminate too. Any
+     * other termination (all tasks complete, max wall clock) is not a
+     * state of its own: what ran so far decides, and since the media state
+     * only moves forward a job that was Processing stays so; one that never
+     * ran a task is not reported Processing on its way to Finished.
+     */
+    if (strcmp(s, "deleting") == 0 ||
+        (strcmp(s, "terminating") == 0 && p->user_terminated))
+        return "Canceling";
     if (p->running > 0)
         return "Processing";
     if (p->assigned > 0)
@@ -551,13 +566,6 @@ int notify_job_media_tx(struct notify *n, const char *account,
     int rc = 0;
 
     notify_job_key(job_id, jk, sizeof(jk));
-    if (!after) {
-        st = db_stmt(n->db, "DELETE FROM job_media WHERE account=? AND"
-                            " job_key=?");
-        sqlite3_bind_text(st, 1, account, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, jk, -1, SQLITE_STATIC);
-        return db_step_done(n->db, st, err);
-    }
     st = db_stmt(n->db, "SELECT state FROM job_media WHERE account=? AND"
                         " job_key=?");
     sqlite3_bind_text(st, 1, account, -1, SQLITE_STATIC);
@@ -565,6 +573,34 @@ int notify_job_media_tx(struct notify *n, const char *account,
     if (sqlite3_step(st) == SQLITE_ROW)
         old = db_col_strdup(st, 0);
     sqlite3_reset(st);
+    if (!after) {
+        /*
+         * Removed before it reached a final state (deleted while queued or
+         * running): it ends Canceled, so that FinalStatesOnly subscribers
+         * hear of its end too (§2.3: at least one final message per job).
+         * The subscriptions are dropped after this, in the same
+         * transaction, so the outbox rows are written first.
+         */
+        if (old && media_rank(old) != 4) {
+            memset(&ev, 0, sizeof(ev));
+            ev.account = account;
+            ev.kind = NOTIFY_JOB_STATE;
+            ev.entity_id = job_id;
+            ev.job_id = job_id;
+            ev.job_name = job_name;
+            ev.old_state = old;
+            ev.new_state = "Canceled";
+            rc = notify_event_tx(n, &ev, NULL, err);
+        }
+        if (rc == 0) {
+            st = db_stmt(n->db, "DELETE FROM job_media WHERE account=? AND"
+                                " job_key=?");
+            sqlite3_bind_text(st, 1, account, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, jk, -1, SQLITE_STATIC);
+            rc = db_step_done(n->db, st, err);
+        }
+        goto out;
+    }
     now_state = notify_media_state(after);
     if (old && (media_rank(now_state) <= media_rank(old) ||
                 media_rank(old) == 4))

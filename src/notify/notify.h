@@ -128,7 +128,8 @@ int notify_subscribe_tx(struct notify *n, const char *account,
  * event (with outbox rows for the job's subscriptions) is appended only
  * when the state moves forward: Queued < Scheduled < Processing <
  * Canceling < Finished | Error | Canceled. A job whose tasks all finish
- * and go idle stays Processing; nothing follows a final state.
+ * and go idle stays Processing; nothing follows a final state. A job
+ * removed before a final state (deleted: Canceling) ends Canceled.
  */
 int notify_job_media_tx(struct notify *n, const char *account,
                         const char *job_id, const char *job_name,

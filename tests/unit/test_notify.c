@@ -144,6 +144,20 @@ static void media_states(void **state)
     p.state = "terminating";
     p.user_terminated = true;
     assert_string_equal(notify_media_state(&p), "Canceling");
+    /* Deleting cancels, whoever asked; other terminations are no state
+     * of their own: a job that never ran a task is still Queued. */
+    p.state = "deleting";
+    p.user_terminated = false;
+    assert_string_equal(notify_media_state(&p), "Canceling");
+    p.state = "terminating";
+    p.terminate_reason = "AllTasksComplete";
+    p.assigned = 0;
+    p.running = 0;
+    assert_string_equal(notify_media_state(&p), "Queued");
+    p.assigned = 1;
+    assert_string_equal(notify_media_state(&p), "Scheduled");
+    p.running = 1;
+    assert_string_equal(notify_media_state(&p), "Processing");
     assert_true(notify_media_state_final("Finished"));
     assert_true(notify_media_state_final("Error"));
     assert_true(notify_media_state_final("Canceled"));
