@@ -69,7 +69,11 @@
  * Output files are uploaded only when the command ran and was not
  * cancelled: success (exit 0, not timed out) selects taskSuccess and
  * taskCompletion, anything else taskFailure and taskCompletion. A literal
- * pattern naming a missing file uploads nothing and is not a failure.
+ * pattern naming a missing file uploads nothing and is not a failure. Blob
+ * names: a literal pattern goes to path (or its own file name; a path ending
+ * in '/' is a directory for it), a wildcard match to path + "/" + its path
+ * below the pattern's literal leading directories (pattern "res/?.txt"
+ * uploads res/a.txt as PATH/a.txt).
  * Processes the task leaves running after a normal exit (a start task's
  * daemon) are not killed; on timeout or cancel the whole process group is.
  *
@@ -281,9 +285,13 @@ static void server_fail(struct run *r, int rc, const char *fmt, ...)
         r->rc = rc;
 }
 
+/*
+ * The flag is written by another thread: an atomic load keeps that from
+ * being a data race (C11) when the writer stores atomically too.
+ */
 static bool is_cancelled(const struct run *r)
 {
-    return r->cancel && *r->cancel;
+    return r->cancel && __atomic_load_n(r->cancel, __ATOMIC_ACQUIRE);
 }
 
 /* Sleep ms, waking early when cancelled. */
@@ -726,6 +734,7 @@ static int mkdir_p(const char *path, mode_t mode)
     char *p = xstrdup(path);
     char *q;
     int rc = 0;
+    int e;
 
     for (q = p + 1; *q; q++) {
         if (*q != '/')
@@ -739,7 +748,9 @@ static int mkdir_p(const char *path, mode_t mode)
     }
     if (rc == 0 && mkdir(p, mode) < 0 && errno != EEXIST)
         rc = -1;
+    e = errno;
     free(p);
+    errno = e; /* the caller tells ENOSPC apart */
     return rc;
 }
 

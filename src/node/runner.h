@@ -83,7 +83,9 @@ struct runner_result {
 
 /*
  * Run t to the end and fill *res. cancel, when not NULL, is polled: when it
- * turns true the process group is killed (terminate). Returns 0 when the
+ * turns true the process group is killed (terminate). It is read with
+ * __atomic_load_n; set it with __atomic_store_n(flag, true,
+ * __ATOMIC_RELEASE), or a plain write races (TSan says so). Returns 0 when the
  * task ran its course (whatever its exit code) or failed in a way recorded
  * in res (download/upload failure, timeout); negative only for internal
  * errors (res->category "servererror" is then set too).
