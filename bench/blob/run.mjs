@@ -7,19 +7,32 @@
 //   BENCH_SECONDS=2 BENCH_RUNS=3       (per small-blob phase; repetitions)
 //   BENCH_SHOAL_ARGS="--set db.sync=normal"  (extra shoald flags)
 //   BENCH_ONLY=shoal                   (skip Azurite: quick experiments)
+//   BENCH_CLIENT=node                  (force the Node client for small blobs)
 //
-// Client: raw node:http with keep-alive and our own SharedKey signing (no
-// SDK overhead) for small blobs; for the 256 MiB transfers curl (a C
-// client: node's own HTTP stack tops out near 1 GB/s and would measure
-// itself), with the same signed headers, falling back to node:http when
-// curl is missing. The same client for both servers. Metrics, each the
-// median of BENCH_RUNS runs (servers alternate within a run):
+// Clients, the same for both servers:
+//   - small blobs: bench/loadgen (C, libcurl multi, one thread, keep-alive,
+//     SharedKey signing), compiled on first use into build/bench/loadgen.
+//     Node's HTTP stack saturates a core near 4k puts/s on this kind of
+//     box, so a Node client measured itself; loadgen costs a fraction of
+//     the CPU per request. Without cc or libcurl/libcrypto headers the
+//     script falls back to raw node:http (and says so in the table title).
+//   - 256 MiB transfers: curl (a C client: node's own HTTP stack tops out
+//     near 1 GB/s), with the same signed headers, falling back to node:http
+//     when curl is missing.
+// Metrics, each the median of BENCH_RUNS runs (servers alternate within a
+// run):
 //
 //   - 4 KiB Put Blob ops/s with 16 concurrent requests
 //   - 4 KiB Get Blob ops/s with 16 concurrent requests
+//   - the same ops per second of server CPU (utime+stime of the server
+//     process from /proc/PID/stat over the phase): with two cores shared by
+//     client and server, this is the fairer comparison of server cost
 //   - 256 MiB single Put Blob, MiB/s (body streamed from a 1 MiB buffer)
 //   - 256 MiB single Get Blob, MiB/s (body drained)
 //   - peak RSS of each server over the whole run (VmHWM in /proc/PID/status)
+//
+// A phase that saw errors (non-2xx) is invalid: its errors are printed and
+// the table marks it with '!'; the script then exits 1.
 //
 // shoald runs with its defaults (db.sync=full: every acknowledged write is
 // fsync'd); Azurite with its defaults (disk persistence, no fsync). Not a
@@ -44,6 +57,62 @@ const CONCURRENCY = 16;
 const SMALL = 4096;
 const LARGE = 256 * 1024 * 1024;
 const GET_SET = 256;
+const PUT_SET = 1024; // names the put phase cycles through (overwrites)
+
+// bench/loadgen, compiled on first use or when older than its source.
+// Returns { bin } or { bin: null, why } when cc or the libraries are missing.
+function buildLoadgen() {
+  if (process.env.BENCH_CLIENT === 'node') return { bin: null, why: 'BENCH_CLIENT=node' };
+  const src = path.join(root, 'bench', 'loadgen.c');
+  const bin = path.join(root, 'build', 'bench', 'loadgen');
+  try {
+    if (!fs.existsSync(bin) || fs.statSync(bin).mtimeMs < fs.statSync(src).mtimeMs) {
+      const libs = execFileSync('pkg-config', ['--cflags', '--libs', 'libcurl', 'libcrypto'],
+        { stdio: ['ignore', 'pipe', 'pipe'] }).toString().trim().split(/\s+/).filter(Boolean);
+      fs.mkdirSync(path.dirname(bin), { recursive: true });
+      const tmp = `${bin}.tmp${process.pid}`;
+      execFileSync(process.env.CC || 'cc', ['-O2', '-std=c11', '-D_POSIX_C_SOURCE=200809L', '-D_DEFAULT_SOURCE',
+        src, '-o', tmp, ...libs], { stdio: ['ignore', 'pipe', 'pipe'] });
+      fs.renameSync(tmp, bin);
+    }
+    return { bin };
+  } catch (e) {
+    const why = (e.stderr && e.stderr.toString().trim().split('\n')[0]) || e.message;
+    return { bin: null, why: `cannot build bench/loadgen: ${why}` };
+  }
+}
+
+// One loadgen phase; resolves with its JSON line (errors > 0: invalid, and
+// loadgen has printed them on stderr, which is passed through).
+function loadgen(bin, args) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => { out += d; });
+    p.stderr.on('data', (d) => { err += d; });
+    p.on('error', reject);
+    p.on('close', (code) => {
+      if (err) process.stderr.write(err);
+      try {
+        resolve(JSON.parse(out.trim().split('\n').pop()));
+      } catch {
+        reject(new Error(`loadgen ${args.join(' ')}: exit ${code}: ${err}`));
+      }
+    });
+  });
+}
+
+// utime + stime of a process, in seconds (all its threads).
+function cpuSeconds(pid) {
+  try {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const v = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return (+v[11] + +v[12]) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return NaN;
+  }
+}
 
 function sign(method, rawPath, headers) {
   const h = {};
@@ -169,9 +238,11 @@ function peakRssMiB(pid) {
   return m ? +m[1] / 1024 : NaN;
 }
 
-async function loop(fn) {
+// The Node fallback's small-blob phase: { rate, perCpu } like loadgen's.
+async function loop(pid, fn) {
   const until = Date.now() + SECONDS * 1000;
   const start = process.hrtime.bigint();
+  const cpu0 = cpuSeconds(pid);
   let ops = 0;
   await Promise.all(Array.from({ length: CONCURRENCY }, async (_, w) => {
     for (let i = 0; Date.now() < until; i++) {
@@ -179,7 +250,23 @@ async function loop(fn) {
       ops++;
     }
   }));
-  return ops / (Number(process.hrtime.bigint() - start) / 1e9);
+  const cpu = cpuSeconds(pid) - cpu0;
+  return { rate: ops / (Number(process.hrtime.bigint() - start) / 1e9), perCpu: ops / cpu, errors: 0 };
+}
+
+// The small-blob phases with loadgen: put, fill the get set, get.
+async function smallWithLoadgen(bin, s) {
+  const base = ['--url', `http://127.0.0.1:${s.port}/${ACCOUNT}`, '--account', ACCOUNT, '--key', KEY.toString('base64'),
+    '--container', 'bench', '--size', String(SMALL), '--concurrency', String(CONCURRENCY), '--pid', String(s.pid)];
+  const phase = (r) => ({ rate: r.ops_per_s, perCpu: r.ops_per_server_cpu_s ?? NaN, errors: r.errors, clientCpu: r.client_cpu_s / r.seconds });
+  const put = phase(await loadgen(bin, [...base, '--op', 'blob-put', '--seconds', String(SECONDS),
+    '--prefix', 's-', '--keys', String(PUT_SET)]));
+  const fill = await loadgen(bin, [...base, '--op', 'blob-put', '--seconds', '0', '--ops', String(GET_SET),
+    '--prefix', 'g-', '--keys', String(GET_SET)]);
+  if (fill.errors) throw new Error(`${s.name}: filling the get set: ${fill.errors} errors`);
+  const get = phase(await loadgen(bin, [...base, '--op', 'blob-get', '--seconds', String(SECONDS),
+    '--prefix', 'g-', '--keys', String(GET_SET)]));
+  return { put, get };
 }
 
 async function timed(fn) {
@@ -188,11 +275,17 @@ async function timed(fn) {
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
-async function runOnce(s, small, chunk, largeFile) {
+async function runOnce(s, lg, small, chunk, largeFile) {
   const req = client(s.port);
-  const put = await loop((w, i) => req('PUT', `/bench/s-${w}-${i % 64}`, { 'x-ms-blob-type': 'BlockBlob' }, small));
-  for (let i = 0; i < GET_SET; i++) await req('PUT', `/bench/g-${i}`, { 'x-ms-blob-type': 'BlockBlob' }, small);
-  const get = await loop((w, i) => req('GET', `/bench/g-${(w * 7 + i) % GET_SET}`));
+  let put;
+  let get;
+  if (lg) {
+    ({ put, get } = await smallWithLoadgen(lg, s));
+  } else {
+    put = await loop(s.pid, (w, i) => req('PUT', `/bench/s-${w}-${i % 64}`, { 'x-ms-blob-type': 'BlockBlob' }, small));
+    for (let i = 0; i < GET_SET; i++) await req('PUT', `/bench/g-${i}`, { 'x-ms-blob-type': 'BlockBlob' }, small);
+    get = await loop(s.pid, (w, i) => req('GET', `/bench/g-${(w * 7 + i) % GET_SET}`));
+  }
   const MiB = 1024 * 1024;
   if (largeFile) {
     const up = curlTransfer(s.port, 'PUT', '/bench/large', largeFile) / MiB;
@@ -209,8 +302,11 @@ async function runOnce(s, small, chunk, largeFile) {
 const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 
 async function main() {
+  const t0 = Date.now();
   const small = crypto.randomBytes(SMALL);
   const chunk = crypto.randomBytes(1024 * 1024);
+  const { bin: lg, why } = buildLoadgen();
+  if (!lg) process.stderr.write(`bench/blob: ${why}; small blobs fall back to the Node client (client-bound)\n`);
   let largeDir = null;
   let largeFile = null;
   if (HAVE_CURL) {
@@ -222,37 +318,60 @@ async function main() {
   }
   const only = process.env.BENCH_ONLY;
   const servers = [];
-  if (!only || only === 'shoal') servers.push(await startShoal());
-  if (!only || only === 'azurite') servers.push(await startAzurite());
   const results = { shoal: [], azurite: [] };
+  const invalid = [];
   try {
+    if (!only || only === 'shoal') servers.push(await startShoal());
+    if (!only || only === 'azurite') servers.push(await startAzurite());
     for (const s of servers) await client(s.port)('PUT', '/bench?restype=container');
     for (let r = 0; r < RUNS; r++) {
       for (const s of r % 2 ? [...servers].reverse() : servers) {
-        const res = await runOnce(s, small, chunk, largeFile);
+        const res = await runOnce(s, lg, small, chunk, largeFile);
         results[s.name].push(res);
-        process.stderr.write(`run ${r + 1}/${RUNS} ${s.name}: put ${res.put.toFixed(0)}/s get ${res.get.toFixed(0)}/s ` +
+        for (const k of ['put', 'get']) {
+          if (res[k].errors) invalid.push(`${s.name} ${k} run ${r + 1}: ${res[k].errors} errors`);
+        }
+        const client = (x) => (x.clientCpu === undefined ? '' : `, client ${(100 * x.clientCpu).toFixed(0)}% cpu`);
+        process.stderr.write(`run ${r + 1}/${RUNS} ${s.name}: put ${res.put.rate.toFixed(0)}/s ` +
+          `(${res.put.perCpu.toFixed(0)}/cpu-s${client(res.put)}) get ${res.get.rate.toFixed(0)}/s ` +
+          `(${res.get.perCpu.toFixed(0)}/cpu-s${client(res.get)}) ` +
           `up ${res.up.toFixed(0)} MiB/s down ${res.down.toFixed(0)} MiB/s\n`);
       }
     }
     const rss = Object.fromEntries(servers.map((s) => [s.name, peakRssMiB(s.pid)]));
+    const m = (name, k, f = 'rate') => median(results[name].map((x) => (typeof x[k] === 'object' ? x[k][f] : x[k])));
     if (servers.length < 2) {
-      console.log(JSON.stringify({ ...Object.fromEntries(['put', 'get', 'up', 'down'].map((k) => [k, Math.round(median(results[servers[0].name].map((x) => x[k])))])), rss: rss[servers[0].name] }));
+      const n = servers[0].name;
+      console.log(JSON.stringify({ client: lg ? 'loadgen' : 'node', put: Math.round(m(n, 'put')), put_per_cpu_s: Math.round(m(n, 'put', 'perCpu')),
+        get: Math.round(m(n, 'get')), get_per_cpu_s: Math.round(m(n, 'get', 'perCpu')),
+        up: Math.round(m(n, 'up')), down: Math.round(m(n, 'down')), rss: rss[n], invalid }));
+      if (invalid.length) process.exitCode = 1;
       return;
     }
-    const m = (name, k) => median(results[name].map((x) => x[k]));
+    const bad = (k) => (invalid.some((x) => x.includes(` ${k} run`)) ? '!' : '');
     const rows = [
-      ['4 KiB Put Blob, 16 concurrent (ops/s)', m('shoal', 'put'), m('azurite', 'put')],
-      ['4 KiB Get Blob, 16 concurrent (ops/s)', m('shoal', 'get'), m('azurite', 'get')],
-      ['256 MiB Put Blob (MiB/s)', m('shoal', 'up'), m('azurite', 'up')],
-      ['256 MiB Get Blob (MiB/s)', m('shoal', 'down'), m('azurite', 'down')],
+      ['4 KiB Put Blob, 16 concurrent (ops/s)', m('shoal', 'put'), m('azurite', 'put'), bad('put'),
+        m('shoal', 'put', 'perCpu'), m('azurite', 'put', 'perCpu')],
+      ['4 KiB Get Blob, 16 concurrent (ops/s)', m('shoal', 'get'), m('azurite', 'get'), bad('get'),
+        m('shoal', 'get', 'perCpu'), m('azurite', 'get', 'perCpu')],
+      ['256 MiB Put Blob (MiB/s)', m('shoal', 'up'), m('azurite', 'up'), ''],
+      ['256 MiB Get Blob (MiB/s)', m('shoal', 'down'), m('azurite', 'down'), ''],
     ];
-    const pad = (s, n) => String(s).padStart(n);
-    console.log(`blob service, median of ${RUNS} runs (${SECONDS} s per small-blob phase; ` +
+    const pad = (x, n) => String(x).padStart(n);
+    console.log(`blob service, median of ${RUNS} runs (${SECONDS} s per small-blob phase; small blobs with ` +
+      `${lg ? 'bench/loadgen (C, libcurl multi)' : `the Node client (FALLBACK: ${why}; client-bound)`}; ` +
       `large transfers with ${largeFile ? 'curl' : 'node:http'}; shoald durable: db.sync=full)`);
-    console.log(`${'metric'.padEnd(40)}${pad('shoal', 10)}${pad('azurite', 10)}${pad('ratio', 9)}`);
-    for (const [label, a, b] of rows) console.log(`${label.padEnd(40)}${pad(a.toFixed(0), 10)}${pad(b.toFixed(0), 10)}${pad((a / b).toFixed(1) + 'x', 9)}`);
+    console.log(`${'metric'.padEnd(40)}${pad('shoal', 10)}${pad('azurite', 10)}${pad('ratio', 9)}` +
+      `${pad('shoal/cpu-s', 14)}${pad('azurite/cpu-s', 14)}${pad('ratio', 9)}`);
+    for (const [label, a, b, flag, ac, bc] of rows) {
+      let line = `${label.padEnd(40)}${pad(a.toFixed(0) + flag, 10)}${pad(b.toFixed(0), 10)}${pad((a / b).toFixed(1) + 'x', 9)}`;
+      if (ac !== undefined) line += `${pad(ac.toFixed(0), 14)}${pad(bc.toFixed(0), 14)}${pad((ac / bc).toFixed(1) + 'x', 9)}`;
+      console.log(line);
+    }
     console.log(`${'peak RSS (MiB, lower is better)'.padEnd(40)}${pad(rss.shoal.toFixed(1), 10)}${pad(rss.azurite.toFixed(1), 10)}${pad((rss.shoal / rss.azurite).toFixed(2) + 'x', 9)}`);
+    console.log(`(/cpu-s: ops per second of server CPU, utime+stime over the phase; total ${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+    for (const x of invalid) console.log(`! invalid: ${x}`);
+    if (invalid.length) process.exitCode = 1;
   } finally {
     for (const s of servers) await s.stop();
     if (largeDir) fs.rmSync(largeDir, { recursive: true, force: true });
