@@ -4,6 +4,8 @@
  *
  *   POST /_node/v1/sync   one exchange: the agent's news in, work out
  *   POST /_node/v1/kick   wake this node's parked sync (empty body, 204)
+ *   POST /_node/v1/join   a remote agent joins a pool with its join token
+ *                         and gets a node id and token (join.c)
  *
  * Both carry "Authorization: Bearer TOKEN" and "X-Shoal-Node: NODE". The
  * token's SHA-256 must equal the node's token_hash (constant-time compare);
@@ -36,6 +38,18 @@
  *     unacknowledged one is resent: never lost, never applied twice.
  *   - Assignments are sent after their "running" state is durable.
  *
+ * Job preparation and release (prep.c): a sync's "preps" (the agent's
+ * snapshots of them) are applied before its reports, so a preparation that
+ * failed blocks the node before the tasks it held back ("prepFailed"
+ * reports) are requeued, uncounted; their acks go out as "prepAcks". An
+ * assignment carries the job's preparation while it has not succeeded on
+ * the node, and "userKey"/"groupKey" (ident.c); a response carries the
+ * release tasks pending for the node, and such a node does not park.
+ *
+ * Node operations (nodeops.c): a response carries "reboot" once a
+ * rebooting node runs no task (the agent then re-executes itself, and its
+ * new boot id ends the reboot), and "stop" once a leaving node runs none.
+ *
  * Long-poll: with nothing to say and no work to give, a sync with wait
  * parks (http_suspend) on node->parked until work arrives for the pool
  * (sched's waker), a cancel or purge is queued, a kick comes, a newer sync
@@ -53,6 +67,10 @@
 #include <string.h>
 
 #include "batch/batchint.h"
+#include "batch/ident.h"
+#include "batch/join.h"
+#include "batch/nodeops.h"
+#include "batch/prep.h"
 #include "batch/sched.h"
 #include "batch/store.h"
 #include "core/buf.h"
@@ -74,12 +92,14 @@ struct areq {
     struct batch_service *s;
     char node[80];
     bool kick;
+    bool join;       /* POST /_node/v1/join (join.c) */
     bool parked;     /* suspended on node->parked */
     bool woken;      /* resumed by a wake */
     bool superseded; /* a newer sync came: answer empty */
     bool need_config;
     json_t *acks; /* built on the first pass */
     json_t *cancel;
+    json_t *prep_acks; /* [job, kind, n] of the "preps" applied (prep.c) */
 };
 
 static void reply_err(struct http_req *req, int code, const char *svc,
@@ -148,6 +168,12 @@ void agent_api_begin(struct http_req *req)
     if (strcmp(req->method, "POST") != 0) {
         reply_err(req, ERR_METHOD, "UnsupportedHttpVerb",
                   "the node protocol uses POST");
+        return;
+    }
+    if (strcmp(req->path, "/_node/v1/join") == 0) {
+        /* No node yet: the join token says which pool (join.c). */
+        a->join = true;
+        req->body_max = JOIN_BODY_MAX;
         return;
     }
     if (!node || strlen(node) >= sizeof(a->node)) {
@@ -234,7 +260,7 @@ static void node_state_update(struct model *m, struct mnode *n,
 {
     enum node_state s;
 
-    if (n->removing)
+    if (n->removing || n->reboot_pending)
         return;
     if (need_config)
         s = NODE_STARTING;
@@ -243,10 +269,10 @@ static void node_state_update(struct model *m, struct mnode *n,
     else if (n->st_state == START_COMPLETED && n->st_result == RESULT_FAILURE &&
              n->st_wait)
         s = NODE_START_FAILED;
-    else if (!n->sched_enabled && n->slots_used == 0)
-        s = NODE_OFFLINE;
+    else if (nodeops_live_runs(n) > 0)
+        s = NODE_RUNNING; /* as sched_node_refresh: cancelled runs are not */
     else
-        s = n->slots_used > 0 ? NODE_RUNNING : NODE_IDLE;
+        s = n->sched_enabled ? NODE_IDLE : NODE_OFFLINE;
     model_node_set_state(m, n, s, now);
 }
 
@@ -283,33 +309,6 @@ static void apply_start_report(struct mnode *n, json_t *st)
                            : RESULT_SUCCESS;
 }
 
-static bool is_admin(const struct mpool *p, json_t *ident)
-{
-    json_t *au = json_object_get(ident, "autoUser");
-    const char *user = json_string_value(json_object_get(ident, "username"));
-    json_t *accts, *a;
-    size_t i;
-
-    if (au)
-        return str_ieq(
-            json_string_value(json_object_get(au, "elevationLevel"))
-                ? json_string_value(json_object_get(au, "elevationLevel"))
-                : "",
-            "admin");
-    if (!user)
-        return false;
-    accts = json_object_get(p->spec, "userAccounts");
-    json_array_foreach(accts, i, a)
-    {
-        const char *name = json_string_value(json_object_get(a, "name"));
-        const char *lvl =
-            json_string_value(json_object_get(a, "elevationLevel"));
-        if (name && strcmp(name, user) == 0)
-            return lvl && str_ieq(lvl, "admin");
-    }
-    return false;
-}
-
 static json_t *assignment(const struct mrun *r)
 {
     const struct mtask *t = r->task;
@@ -338,10 +337,10 @@ static json_t *assignment(const struct mrun *r)
     json_object_set_new(o, "slots", json_integer(t->slots));
     json_object_set_new(o, "wallMs",
                         json_integer(wall == TIMEFMT_DURATION_INF ? -1 : wall));
-    json_object_set_new(
-        o, "admin",
-        json_boolean(
-            is_admin(r->node->pool, json_object_get(spec, "userIdentity"))));
+    /* admin, and the user and group it runs as (ident.c) */
+    ident_add(o, r->node->pool, j, t->rowid,
+              json_object_get(spec, "userIdentity"));
+    prep_assignment_add(j, r->node, o);
     json_decref(spec);
     return o;
 }
@@ -354,7 +353,7 @@ static json_t *build_response(struct batch_service *s, struct areq *a,
                               struct mnode *n, int64_t now)
 {
     struct model *m = &s->model;
-    json_t *o = json_object(), *assign = json_array(), *cancel, *purge;
+    json_t *o = json_object(), *assign = json_array(), *cancel, *purge, *rel;
     struct mrun **runs = NULL;
     size_t nruns = 0, cap = 0;
     uint64_t seq;
@@ -376,7 +375,7 @@ static json_t *build_response(struct batch_service *s, struct areq *a,
         json_object_set_new(c, "startTask", start_task_spec(n->pool));
         json_object_set_new(
             c, "startTaskAdmin",
-            json_boolean(is_admin(
+            json_boolean(ident_is_admin(
                 n->pool,
                 json_object_get(json_object_get(n->pool->spec, "startTask"),
                                 "userIdentity"))));
@@ -400,7 +399,23 @@ static json_t *build_response(struct batch_service *s, struct areq *a,
     for (size_t i = 0; i < n->npurges; i++)
         json_array_append_new(purge, json_string(n->purges[i]));
     json_object_set_new(o, "purge", purge);
-    json_object_set_new(o, "stop", json_boolean(n->removing));
+    json_object_set_new(
+        o, "prepAcks", a->prep_acks ? json_incref(a->prep_acks) : json_array());
+    rel = json_array();
+    prep_node_releases(m, n, rel);
+    json_object_set_new(o, "release", rel);
+    /* Leaving or rebooting: once no task of it runs (nodeops.c). */
+    if (n->removing && nodeops_drained(n)) {
+        json_object_set_new(o, "stop", json_true());
+        n->stop_sent = true;
+    } else {
+        json_object_set_new(o, "stop", json_false());
+    }
+    if (nodeops_reboot_due(n)) {
+        json_object_set_new(o, "reboot", json_true());
+        n->reboot_sent = true;
+        log_info("node told to reboot node=%s pool=%s", n->id, n->pool->id);
+    }
     if (nruns)
         node_state_update(m, n, false, now);
     return o;
@@ -411,7 +426,7 @@ static bool has_work(const struct mnode *n)
     const struct mqueue *q = n->pool->queue;
 
     return sched_node_usable(n) && q && q->n > 0 &&
-           n->slots_used < n->pool->slots;
+           n->slots_used < n->pool->slots && prep_queue_runnable(q, n);
 }
 
 static void finish(struct http_req *req, struct batch_service *s, json_t *o,
@@ -442,7 +457,7 @@ static void sync_first(struct http_req *req, struct areq *a)
     int code = 0;
     int64_t now = timefmt_now_ms(), mono = timefmt_mono_ms();
     uint64_t ack, ticket;
-    bool wait, changed = false;
+    bool wait, changed = false, was_contacted;
     size_t i;
     json_t *o;
 
@@ -476,6 +491,10 @@ static void sync_first(struct http_req *req, struct areq *a)
         return;
     }
     n->last_seen_mono = mono;
+    if (n->remote && strcmp(n->ip, req->client_ip) != 0) {
+        snprintf(n->ip, sizeof(n->ip), "%s", req->client_ip);
+        changed = true;
+    }
     if (n->parked) {
         struct areq *old = n->parked->state;
         old->superseded = true;
@@ -489,7 +508,22 @@ static void sync_first(struct http_req *req, struct areq *a)
                  n->pool->id, n->nruns);
         snprintf(n->boot, sizeof(n->boot), "%s", boot);
         n->boot_ms = now;
+        was_contacted = n->contacted;
         n->contacted = true;
+        /* A node told to reboot reruns its job preparations as their
+         * rerunOnNodeRebootAfterSuccess says; any new process gets again
+         * the release tasks the old one was running (prep.c). */
+        if (n->reboot_sent)
+            prep_node_rebooted(m, n);
+        else
+            prep_node_resync(m, n);
+        /*
+         * A new process is a rebooted node (nodeops.c), unless this is only
+         * the first sync since shoald started: a reboot still pending then
+         * (tasks finishing first) must still be sent.
+         */
+        if (n->reboot_sent || was_contacted)
+            nodeops_rebooted(n);
         for (i = n->nruns; i-- > 0;) {
             struct mrun *r = n->runs[i];
             if (pair_in(running, r->rowid, r->attempt)) {
@@ -505,6 +539,8 @@ static void sync_first(struct http_req *req, struct areq *a)
         }
         changed = true;
     } else {
+        /* Same process after "reboot" went out: it never got it. Again. */
+        n->reboot_sent = false;
         for (i = n->nruns; i-- > 0;) {
             struct mrun *r = n->runs[i];
             if (!r->delivered) {
@@ -528,6 +564,10 @@ static void sync_first(struct http_req *req, struct areq *a)
                 sched_run_free(m, r, now);
         }
     }
+    /* Preparation and release news first: a preparation that failed here
+     * must block the node before its tasks are requeued (prep.c). */
+    a->prep_acks = json_array();
+    prep_apply_reports(m, n, json_object_get(body, "preps"), a->prep_acks, now);
     a->acks = json_array();
     json_array_foreach(reports, i, v)
     {
@@ -540,6 +580,12 @@ static void sync_first(struct http_req *req, struct areq *a)
         json_array_append_new(a->acks, pair(rowid, att));
         if (!r)
             continue;
+        if (json_is_true(json_object_get(v, "prepFailed"))) {
+            /* Never started: its job's preparation failed here. */
+            sched_run_lost(m, r, false, now);
+            changed = true;
+            continue;
+        }
         memset(&out, 0, sizeof(out));
         out.ran = json_is_true(json_object_get(v, "ran"));
         out.exit_code = (int)json_integer_value(json_object_get(v, "exit"));
@@ -591,7 +637,9 @@ static void sync_first(struct http_req *req, struct areq *a)
 
     if (wait && json_array_size(a->acks) == 0 &&
         json_array_size(a->cancel) == 0 && !a->need_config && n->npurges == 0 &&
-        !n->removing && !has_work(n) && !n->kick_pending) {
+        !(n->removing && nodeops_drained(n)) && !nodeops_reboot_due(n) &&
+        !has_work(n) && !n->kick_pending &&
+        json_array_size(a->prep_acks) == 0 && !prep_node_has_releases(n)) {
         bool cancels = false;
         for (i = 0; i < n->nruns; i++)
             cancels = cancels || n->runs[i]->cancel;
@@ -685,6 +733,10 @@ void agent_api_end(struct http_req *req)
 
     if (!a || a->magic != AREQ_MAGIC)
         BUG("agent request without state");
+    if (a->join) {
+        join_agent(req, a->s);
+        return;
+    }
     if (a->kick) {
         kick(req, a);
         return;
@@ -712,6 +764,7 @@ void agent_api_done(struct http_req *req)
     }
     json_decref(a->acks);
     json_decref(a->cancel);
+    json_decref(a->prep_acks);
     free(a);
     req->state = NULL;
 }

@@ -11,8 +11,17 @@
  *   spec.c         request body schemas (hostile input)
  *   model.c        everything in memory, one mutex, storage documents
  *   sched.c        queues, runs, task/job transitions
+ *   deps.c         task dependencies: unmet counts, waiters by id
+ *   exitcond.c     exitConditions -> jobAction, dependencyAction
+ *   prep.c         job preparation and release tasks (prep_api.c: their
+ *                  status list)
+ *   schedule.c     job schedules and their timing (schedule_api.c)
+ *   ident.c        which user a task runs as on its node
  *   store.c        SQLite copy, journal with group commit
  *   super.c        local pools: one shoal-node process per node
+ *   nodeops.c      reboot, scheduling, removal; deallocation options
+ *   nodelogs.c     uploadbatchservicelogs for local nodes
+ *   join.c         remote nodes: join tokens and the join exchange
  *   idmap.c        the maps
  *
  * Start-up (batch_service_open): migrate, load every row into the model,
@@ -20,9 +29,9 @@
  * their agent's word), start the journal. batch_service_start (ports
  * known): write DATA/nodes/server.url, adopt agents that outlived a crash,
  * start the ticker. The ticker (every TICK_MS) runs sched_tick (poll
- * deadlines, heartbeats, job clocks, deleting jobs) and super_tick (node
- * counts, agent processes), then removes the directories super_tick
- * collected, outside the lock.
+ * deadlines, heartbeats, job clocks, deleting jobs), schedule_tick (jobs
+ * due from job schedules) and super_tick (node counts, agent processes),
+ * then removes the directories super_tick collected, outside the lock.
  *
  * Shutdown (batch_service_close, after the listener stopped): stop the
  * ticker, stop the agents (SIGTERM, then SIGKILL), flush and stop the
@@ -43,6 +52,7 @@
 #include <unistd.h>
 
 #include "batch/batchint.h"
+#include "batch/schedule.h"
 #include "batch/sched.h"
 #include "batch/store.h"
 #include "batch/super.h"
@@ -118,6 +128,7 @@ static void *ticker(void *arg)
         int64_t now = timefmt_now_ms(), mono = timefmt_mono_ms();
 
         sched_tick(&s->model, now, mono, s->cfg->node_heartbeat_timeout_ms);
+        schedule_tick(&s->model, now);
         pthread_mutex_lock(&s->model.mu);
         super_tick(s->super, &s->model, now, mono, &rm, &nrm);
         pthread_mutex_unlock(&s->model.mu);
@@ -156,7 +167,8 @@ int batch_service_start(struct batch_service *s,
 
     free(s->batch_url);
     s->batch_url = xasprintf(
-        "http://%s:%d",
+        "%s://%s:%d",
+        s->cfg->tls_cert_file && s->cfg->tls_cert_file[0] ? "https" : "http",
         strcmp(s->cfg->host, "0.0.0.0") == 0 ? "127.0.0.1" : s->cfg->host,
         ports->batch);
     free(s->blob_url);
@@ -164,8 +176,9 @@ int batch_service_start(struct batch_service *s,
     if (mkdir(s->nodes_dir, 0755) < 0 && errno != EEXIST)
         return err_sys(err, "mkdir '%s'", s->nodes_dir);
     /*
-     * Tasks of non-admin identities run as node.run_as when we are root:
-     * they must be able to walk down to their node root (traverse only).
+     * Tasks of non-admin identities run as other users when we are root
+     * (node.run_as, ident.c): they must be able to walk down to their node
+     * root (traverse only).
      */
     if (geteuid() == 0) {
         if (stat(s->data_dir, &st) == 0)

@@ -9,7 +9,8 @@
  * newer than that have unknown body properties ignored rather than
  * refused), Batch SharedKey (auth_batch), then the route, decided from the
  * decoded path segments, and the handler of the resource file
- * (pool_api.c, job_api.c, task_api.c, node_api.c, file_api.c).
+ * (pool_api.c, job_api.c, task_api.c, node_api.c, file_api.c,
+ * schedule_api.c, prep_api.c; join.c for shoal's /pools/{p}/jointoken).
  *
  * Handlers run from end() (the body, if any, is buffered by http up to
  * 1 MiB; beyond that http answers 413 RequestBodyTooLarge). Errors found
@@ -35,11 +36,13 @@
 #include <string.h>
 
 #include "auth/auth.h"
+#include "batch/join.h"
 #include "batch/odata.h"
 #include "batch/spec.h"
 #include "batch/store.h"
 #include "core/buf.h"
 #include "core/codec.h"
+#include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -436,6 +439,8 @@ static enum batch_route route_of(struct breq *b)
             return R_POOLS;
         if (n == 2)
             return R_POOL;
+        if (n == 3 && seg_is(b, 2, "jointoken"))
+            return R_POOL_JOINTOKEN;
         if (n == 3)
             return seg_is(b, 2, "nodes") ? R_NODES : R_POOL_ACTION;
         if (!seg_is(b, 2, "nodes"))
@@ -462,6 +467,8 @@ static enum batch_route route_of(struct breq *b)
                 return R_COLLECTION;
             if (seg_is(b, 2, "taskcounts"))
                 return R_TASKCOUNTS;
+            if (seg_is(b, 2, "jobpreparationandreleasetaskstatus"))
+                return R_JOB_PREPSTATUS;
             if (seg_is(b, 2, "terminate") || seg_is(b, 2, "disable") ||
                 seg_is(b, 2, "enable"))
                 return R_JOB_ACTION;
@@ -485,9 +492,18 @@ static enum batch_route route_of(struct breq *b)
         return R_IMAGES;
     if (n == 1 && seg_is(b, 0, "applications"))
         return R_EMPTY_LIST;
-    if (seg_is(b, 0, "jobschedules") || seg_is(b, 0, "certificates") ||
-        seg_is(b, 0, "applications") || seg_is(b, 0, "poolusagemetrics") ||
-        seg_is(b, 0, "lifetimepoolstats") || seg_is(b, 0, "lifetimejobstats"))
+    if (seg_is(b, 0, "jobschedules")) {
+        if (n == 1)
+            return R_SCHEDULES;
+        if (n == 2)
+            return R_SCHEDULE;
+        if (n == 3)
+            return seg_is(b, 2, "jobs") ? R_SCHEDULE_JOBS : R_SCHEDULE_ACTION;
+        return R_NONE;
+    }
+    if (seg_is(b, 0, "certificates") || seg_is(b, 0, "applications") ||
+        seg_is(b, 0, "poolusagemetrics") || seg_is(b, 0, "lifetimepoolstats") ||
+        seg_is(b, 0, "lifetimejobstats"))
         return R_NOTIMPL;
     return R_NONE;
 }
@@ -520,7 +536,9 @@ static void on_begin(struct http_req *req)
     b->s = s;
     req->state = b;
     host = http_header(req, "Host");
-    snprintf(b->base, sizeof(b->base), "http://%s",
+    snprintf(b->base, sizeof(b->base), "%s://%s",
+             s->cfg->tls_cert_file && s->cfg->tls_cert_file[0] ? "https"
+                                                               : "http",
              host && *host && !strpbrk(host, "\"\\ ") ? host : "127.0.0.1");
     v = http_param(req, "api-version");
     if (!v) {
@@ -612,6 +630,9 @@ static void on_end(struct http_req *req)
     case R_POOL_ACTION:
         pool_api_handle(req);
         break;
+    case R_POOL_JOINTOKEN:
+        join_api_handle(req);
+        break;
     case R_NODES:
     case R_NODE:
     case R_NODE_ACTION:
@@ -622,7 +643,16 @@ static void on_end(struct http_req *req)
     case R_JOB:
     case R_JOB_ACTION:
     case R_TASKCOUNTS:
+    case R_SCHEDULE_JOBS:
         job_api_handle(req);
+        break;
+    case R_JOB_PREPSTATUS:
+        prep_api_handle(req);
+        break;
+    case R_SCHEDULES:
+    case R_SCHEDULE:
+    case R_SCHEDULE_ACTION:
+        schedule_api_handle(req);
         break;
     case R_TASKS:
     case R_COLLECTION:

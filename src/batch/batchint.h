@@ -50,6 +50,7 @@ enum batch_route {
     R_POOLS,       /* /pools */
     R_POOL,        /* /pools/{p} */
     R_POOL_ACTION, /* /pools/{p}/{action} */
+    R_POOL_JOINTOKEN, /* /pools/{p}/jointoken (join.c) */
     R_NODES,       /* /pools/{p}/nodes */
     R_NODE,        /* /pools/{p}/nodes/{n} */
     R_NODE_ACTION, /* /pools/{p}/nodes/{n}/{action} */
@@ -59,6 +60,11 @@ enum batch_route {
     R_JOB,         /* /jobs/{j} */
     R_JOB_ACTION,  /* /jobs/{j}/{terminate|disable|enable} */
     R_TASKCOUNTS,  /* /jobs/{j}/taskcounts */
+    R_JOB_PREPSTATUS, /* /jobs/{j}/jobpreparationandreleasetaskstatus */
+    R_SCHEDULES,       /* /jobschedules (schedule_api.c) */
+    R_SCHEDULE,        /* /jobschedules/{s} */
+    R_SCHEDULE_ACTION, /* /jobschedules/{s}/{terminate|disable|enable} */
+    R_SCHEDULE_JOBS,   /* /jobschedules/{s}/jobs (job_api.c) */
     R_TASKS,       /* /jobs/{j}/tasks */
     R_COLLECTION,  /* /jobs/{j}/addtaskcollection */
     R_TASK,        /* /jobs/{j}/tasks/{t} */
@@ -156,6 +162,8 @@ void job_api_handle(struct http_req *req);
 void task_api_handle(struct http_req *req);
 void file_api_handle(struct http_req *req);
 void node_api_handle(struct http_req *req); /* compute node list/get/... */
+void prep_api_handle(struct http_req *req); /* prep/release status list */
+void schedule_api_handle(struct http_req *req); /* job schedules */
 
 /* Renderers shared between files. */
 json_t *pool_api_render(struct breq *b, const struct mpool *p);

@@ -24,7 +24,10 @@
  * rendered as a string, as the real service does.
  *
  * Threads: http workers; the model lock is held only to find the paths.
- * Remote nodes are not supported (their files are not on this machine).
+ * Remote nodes (join.c) keep their files on their own machine: files of a
+ * task that ran on one are 409 TaskFilesUnavailable, and a remote node's
+ * own files 409 OperationInvalidForCurrentState, each with a message that
+ * says so (outputFiles is the way to collect what tasks make there).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -85,6 +88,11 @@ static int find_root(struct breq *b, char **root_out, char **url_out,
                    !model_node_find(m, t->node_id)) {
             rc = err_set(e, ERR_CONFLICT, "TaskFilesUnavailable",
                          "the files of task '%s' are not available", t->id);
+        } else if (model_node_find(m, t->node_id)->remote) {
+            rc = err_set(e, ERR_CONFLICT, "TaskFilesUnavailable",
+                         "task '%s' ran on remote node '%s': its files are on "
+                         "that machine (use outputFiles to collect them)",
+                         t->id, t->node_id);
         } else {
             *root_out =
                 xasprintf("%s/%s/%s/workitems/%s/job-1/%s", b->s->nodes_dir,
@@ -101,6 +109,11 @@ static int find_root(struct breq *b, char **root_out, char **url_out,
         } else if (!n || n->pool != p) {
             rc = err_set(e, ERR_NOTFOUND, "NodeNotFound",
                          "the specified node '%s' does not exist", b->seg[3]);
+        } else if (n->remote) {
+            rc = err_set(e, ERR_CONFLICT, "OperationInvalidForCurrentState",
+                         "node '%s' is a remote node: its files are on that "
+                         "machine, not served by shoald",
+                         n->id);
         } else {
             *root_out = xasprintf("%s/%s/%s", b->s->nodes_dir, p->id, n->id);
             *url_out =

@@ -11,11 +11,16 @@
  *   POST   /jobs/{j}/disable       Job_Disable     202 (disableTasks)
  *   POST   /jobs/{j}/enable        Job_Enable      202
  *   GET    /jobs/{j}/taskcounts    Job_GetTaskCounts 200
+ *   GET    /jobschedules/{s}/jobs  Job_ListFromJobSchedule 200 (the jobs
+ *                                  "{s}:job-{n}" the schedule made)
  *
  * Job state machine: model.c; transitions: sched.c. A job names its pool
  * by id; the pool need not exist yet (its tasks wait in the queue).
- * Conflicts: JobExists, JobBeingDeleted, JobCompleted, JobBeingTerminated,
+ * Conflicts: JobExists, JobScheduleWithSameIdExists (jobs and job
+ * schedules share ids), JobBeingDeleted, JobCompleted, JobBeingTerminated,
  * JobNotActive / JobDisabled for enable/disable from the wrong state.
+ * Disable answers once the job is disabling (sched.c finishes it); its
+ * jobPreparationTask and jobReleaseTask get their defaults at add (prep.c).
  *
  * Threads: http workers. Ownership: rendered JSON goes to the reply.
  */
@@ -26,6 +31,8 @@
 #include "auth/auth.h"
 #include "batch/batchint.h"
 #include "batch/odata.h"
+#include "batch/prep.h"
+#include "batch/schedule.h"
 #include "batch/sched.h"
 #include "batch/spec.h"
 #include "batch/store.h"
@@ -79,6 +86,12 @@ static json_t *render(struct breq *b, const struct mjob *j)
     batch_api_duration(c, "maxWallClockTime", j->max_wall_ms);
     json_object_set_new(c, "maxTaskRetryCount", json_integer(j->max_retries));
     json_object_set_new(o, "constraints", c);
+    v = json_object_get(j->spec, "jobPreparationTask");
+    if (v)
+        json_object_set(o, "jobPreparationTask", v);
+    v = json_object_get(j->spec, "jobReleaseTask");
+    if (v)
+        json_object_set(o, "jobReleaseTask", v);
     v = json_object_get(j->spec, "commonEnvironmentSettings");
     if (v)
         json_object_set(o, "commonEnvironmentSettings", v);
@@ -185,7 +198,9 @@ static void job_add(struct http_req *req, struct breq *b)
     uint64_t etag, ticket;
     int64_t now = timefmt_now_ms(), mod;
 
-    if (batch_api_body(req, SPEC_JOB_ADD, false, &spec, &e) < 0) {
+    if (batch_api_body(req, SPEC_JOB_ADD, false, &spec, &e) < 0 ||
+        prep_spec_normalize(spec, &e) < 0) {
+        json_decref(spec);
         batch_api_fail(req, &e);
         return;
     }
@@ -195,6 +210,16 @@ static void job_add(struct http_req *req, struct breq *b)
         pthread_mutex_unlock(&m->mu);
         err_set(&e, ERR_CONFLICT, "JobExists",
                 "the specified job '%s' already exists", id);
+        json_decref(spec);
+        batch_api_fail(req, &e);
+        return;
+    }
+    if (schedule_find(m, b->acct->name, id)) {
+        pthread_mutex_unlock(&m->mu);
+        err_set(&e, ERR_CONFLICT, "JobScheduleWithSameIdExists",
+                "a job schedule with the id '%s' exists: jobs and job "
+                "schedules share ids",
+                id);
         json_decref(spec);
         batch_api_fail(req, &e);
         return;
@@ -214,9 +239,11 @@ static void job_add(struct http_req *req, struct breq *b)
     free(url);
 }
 
-static void job_list(struct http_req *req, struct breq *b)
+/* Job_List, or Job_ListFromJobSchedule (the jobs of schedule b->seg[1]). */
+static void job_list(struct http_req *req, struct breq *b, bool of_schedule)
 {
     struct model *m = &b->s->model;
+    const struct mschedule *sch = NULL;
     struct batch_list l;
     struct err e = ERR_INIT;
     json_t *items;
@@ -231,11 +258,19 @@ static void job_list(struct http_req *req, struct breq *b)
     }
     items = json_array();
     pthread_mutex_lock(&m->mu);
-    for (size_t i = 0; i < m->njobs; i++) {
+    if (of_schedule) {
+        sch = schedule_find(m, b->acct->name, b->seg[1]);
+        if (!sch)
+            err_set(&e, ERR_NOTFOUND, "JobScheduleNotFound",
+                    "the specified job schedule '%s' does not exist",
+                    b->seg[1]);
+    }
+    for (size_t i = 0; !e.code && i < m->njobs; i++) {
         struct mjob *j = m->job_list[i];
         bool match = true;
         json_t *o;
-        if (strcmp(j->account, b->acct->name) != 0 || j->rowid <= l.after)
+        if (strcmp(j->account, b->acct->name) != 0 || j->rowid <= l.after ||
+            (sch && !schedule_owns(sch, j->id)))
             continue;
         if (odata_eval(l.filter, job_prop, j, &match, &e) < 0)
             break;
@@ -417,7 +452,14 @@ void job_api_handle(struct http_req *req)
         if (strcmp(meth, "POST") == 0)
             job_add(req, b);
         else if (strcmp(meth, "GET") == 0)
-            job_list(req, b);
+            job_list(req, b, false);
+        else
+            batch_api_bad_method(req);
+        return;
+    }
+    if (b->route == R_SCHEDULE_JOBS) {
+        if (strcmp(meth, "GET") == 0)
+            job_list(req, b, true);
         else
             batch_api_bad_method(req);
         return;

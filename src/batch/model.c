@@ -21,26 +21,44 @@
  *     requiredSlots); succeeded + failed = counts[COMPLETED]. Only
  *     model_task_set_state and model_task_new/free change them.
  *   - a task is in its queue's heap (heap_idx != SIZE_MAX) only while
- *     active and its job is active; it has a run only while running.
+ *     active, its job is active and it has no unmet dependencies
+ *     (deps_unmet == 0, deps.c); it has a run only while running.
  *   - every change is journalled by the caller (model_save_*) before the
  *     model lock is dropped, so storage order equals memory order.
  *
  * State machines (wire names):
  *
  *   task:  active ──assign──▶ running ──exit/terminate──▶ completed
- *            ▲                   │ retry (non-zero exit, retries left)
- *            └───────────────────┘ requeue (node lost, pool shrunk)
+ *            ▲ ▲                 │ retry (non-zero exit, retries left) │
+ *            │ └─────────────────┘ requeue (node lost, pool shrunk)    │
+ *            └──────────── reactivate (a failed task) ◀────────────────┘
+ *          An active task with unmet dependencies (deps.c) is not queued:
+ *          it waits, visibly active. exitcond.c decides whether a
+ *          completion satisfies its dependents and what its job does.
+ *          A task of a job with a preparation task (waitForSuccess) goes
+ *          active ─assign─▶ preparing ─prep succeeded─▶ running on a node
+ *          that has not run it yet; if the preparation fails the task is
+ *          back to active, uncounted, and never put on that node (prep.c).
  *
  *   job:   active ──terminate / all tasks done──▶ terminating ──▶ completed
- *            │  ▲                                     (runs killed)
- *            ▼  │ enable
- *          disabling ─▶ disabled ─▶ enabling
- *          any ──delete──▶ deleting ──(runs gone)──▶ removed
+ *            │  ▲                      (runs killed, release tasks run)
+ *            ▼  │ (its tasks queued)
+ *          disabling ──(runs gone)──▶ disabled ──enable──▶ enabling
+ *            disable: requeue / terminate kill the running tasks (back to
+ *            active, requeueCount++ / completed TaskEnded); wait lets them
+ *            finish; nothing new starts until enabled (sched.c)
+ *          any ──delete──▶ deleting ──(runs and releases gone)──▶ removed
  *
  *   node:  creating ─▶ starting ─▶ waitingforstarttask ─▶ idle ⇄ running
- *                          │               └─▶ starttaskfailed
- *                          └─ no heartbeat ─▶ unusable ─(agent back)─▶ idle
- *          any ──pool shrinks / deleted──▶ leavingpool ──▶ removed
+ *                ▲         │               └─▶ starttaskfailed
+ *                │         └─ no heartbeat ─▶ unusable ─(agent back)─▶ idle
+ *                └── rebooting ◀──reboot── idle|running   (nodeops.c)
+ *          idle ⇄ offline (scheduling disabled / enabled; running until
+ *                 its tasks end)
+ *          any ──pool shrinks / deleted / removenodes──▶ leavingpool
+ *                 ──(tasks done per the deallocation option)──▶ removed
+ *          A remote node (join.c) is created by its agent's join, not by
+ *          the supervisor, and follows the same machine.
  *
  *   pool:  active ──delete──▶ deleting;  allocation steady ⇄ resizing
  *          (resizing ─stopresize─▶ stopping ─▶ steady)
@@ -59,8 +77,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "batch/batch.h"
+#include "batch/deps.h"
+#include "batch/prep.h"
+#include "batch/schedule.h"
 #include "batch/store.h"
 #include "core/buf.h"
 #include "core/err.h"
@@ -81,7 +103,8 @@ static const char *const job_names[] = { "active",   "disabling",   "disabled",
                                          "deleting" };
 static const char *const node_names[] = {
     "creating", "starting", "waitingforstarttask", "starttaskfailed", "idle",
-    "running",  "unusable", "leavingpool",         "offline",         "unknown"
+    "running",  "unusable", "leavingpool",         "offline",         "unknown",
+    "rebooting"
 };
 
 static int parse_name(const char *s, const char *const *names, size_t n,
@@ -205,6 +228,7 @@ void model_release(struct model *m)
         model_pool_free(m, m->pool_list[m->npools - 1]);
     while (m->njobs)
         model_job_free(m, m->job_list[m->njobs - 1]);
+    schedule_release_all(m);
     for (size_t i = 0; i < m->queues.cap; i++) {
         struct idmap_ent *e = &m->queues.ents[i];
         struct mqueue *q;
@@ -530,6 +554,9 @@ void model_pool_apply_spec(struct mpool *p)
     p->resize_timeout_ms = 15 * 60 * 1000;
     if (json_is_string(v))
         timefmt_parse_duration(json_string_value(v), &p->resize_timeout_ms);
+    v = json_object_get(p->spec, "x-shoal-allocation");
+    p->join_mode =
+        json_is_string(v) && str_ieq(json_string_value(v), "jointoken");
 }
 
 struct mnode *model_node_new(struct model *m, struct mpool *p, const char *id,
@@ -633,6 +660,7 @@ struct mjob *model_job_new(struct model *m, const char *account, const char *id,
     u64map_put(&m->job_rows, j->rowid, j);
     vec_push((void ***)&m->job_list, &m->njobs, &m->jobs_cap, j);
     model_job_apply_spec(m, j);
+    prep_job_init(j);
     if (events_on(m))
         job_event(m, j, NULL, model_job_state_name(j->state), NULL);
     return j;
@@ -659,6 +687,8 @@ void model_job_free(struct model *m, struct mjob *j)
         model_queue_maybe_free(m, j->queue);
     }
     idmap_release(&j->tasks_by_id);
+    deps_job_free(j);
+    prep_job_free(m, j);
     json_decref(j->spec);
     free(j->tasks);
     free(j->terminate_reason);
@@ -796,6 +826,8 @@ void model_task_free(struct model *m, struct mtask *t)
     model_fail_free(t->fail);
     free(t->node_id);
     free(t->node_pool);
+    free(t->dep_ranges);
+    free(t->affinity);
     free(t->spec);
     free(t->id);
     free(t);
@@ -822,8 +854,15 @@ void model_task_apply_spec_json(struct mtask *t, json_t *spec)
     t->max_retries = -2;
     t->max_wall_ms = TIMEFMT_DURATION_INF;
     t->retention_ms = -1;
+    FREE_AND_NULL(t->affinity);
     if (!spec)
         return;
+    v = json_object_get(json_object_get(spec, "affinityInfo"), "affinityId");
+    if (json_is_string(v)) {
+        /* Nodes show affinityId "TVM:<node id>"; a bare node id works too. */
+        const char *a = json_string_value(v);
+        t->affinity = xstrdup(strncasecmp(a, "TVM:", 4) == 0 ? a + 4 : a);
+    }
     v = json_object_get(spec, "requiredSlots");
     if (json_is_integer(v))
         t->slots = (int)json_integer_value(v);
@@ -850,7 +889,8 @@ void model_task_set_state(struct model *m, struct mtask *t, enum task_state s,
     if (ev)
         picture(j, &before);
     /* First assignment (attempt 1 was just taken): "tasks ever assigned". */
-    if (s == TASK_RUNNING && old == TASK_ACTIVE && t->attempt == 1)
+    if ((s == TASK_RUNNING || s == TASK_PREPARING) && old == TASK_ACTIVE &&
+        t->attempt == 1)
         j->assigned++;
     job_count(j, t, -1);
     if (t->state != s) {
@@ -946,6 +986,12 @@ uint64_t model_save_pool(struct model *m, struct mpool *p)
     json_object_set_new(o, "sm", json_integer(p->state_ms));
     json_object_set_new(o, "am", json_integer(p->alloc_ms));
     json_object_set_new(o, "etag", json_integer((json_int_t)p->etag));
+    if (p->join_hash[0]) {
+        json_object_set_new(o, "jt", json_string(p->join_hash));
+        json_object_set_new(o, "jtm", json_integer(p->join_ms));
+    }
+    if (p->dealloc)
+        json_object_set_new(o, "do", json_integer(p->dealloc));
     return store_put(m->store, STORE_POOL, p->rowid, 0, dump_take(o), NULL);
 }
 
@@ -962,6 +1008,12 @@ uint64_t model_save_node(struct model *m, struct mnode *n)
              model_node_state_name(n->state), n->state_ms, n->alloc_ms,
              n->boot_ms, n->sched_enabled ? "true" : "false", n->token_hash,
              n->total_run, n->total_succeeded, (int)n->pid);
+    if (n->remote) {
+        buf_adds(&b, ",\"remote\":true,\"ip\":");
+        model_json_str(&b, n->ip);
+    }
+    if (n->reboot_pending && !n->reboot_sent)
+        buf_adds(&b, ",\"rb\":true");
     if (n->st_state != START_NONE) {
         buf_addf(&b,
                  ",\"st\":{\"state\":\"%s\",\"s\":%" PRId64 ",\"e\":%" PRId64
@@ -1004,6 +1056,7 @@ uint64_t model_save_job(struct model *m, struct mjob *j)
         json_object_set_new(o, "reason", json_string(j->terminate_reason));
     if (j->user_terminated)
         json_object_set_new(o, "ut", json_true());
+    prep_job_save(j, o);
     return store_put(m->store, STORE_JOB, j->rowid, 0, dump_take(o), NULL);
 }
 
@@ -1161,6 +1214,11 @@ int model_load_pool(struct model *m, uint64_t rowid, const char *doc,
     p->state_ms = jint(o, "sm", 0);
     p->alloc_ms = jint(o, "am", 0);
     p->etag = (uint64_t)jint(o, "etag", 0);
+    if (jstr(o, "jt") && strlen(jstr(o, "jt")) < sizeof(p->join_hash)) {
+        snprintf(p->join_hash, sizeof(p->join_hash), "%s", jstr(o, "jt"));
+        p->join_ms = jint(o, "jtm", 0);
+    }
+    p->dealloc = (int)jint(o, "do", 0);
     bump(m, rowid, p->etag);
     json_decref(o);
     return 0;
@@ -1202,6 +1260,10 @@ int model_load_node(struct model *m, uint64_t rowid, uint64_t pool_rowid,
     n->total_run = (int)jint(o, "tr", 0);
     n->total_succeeded = (int)jint(o, "ts", 0);
     n->pid = (pid_t)jint(o, "pid", -1);
+    n->remote = json_is_true(json_object_get(o, "remote"));
+    if (jstr(o, "ip"))
+        snprintf(n->ip, sizeof(n->ip), "%s", jstr(o, "ip"));
+    n->reboot_pending = json_is_true(json_object_get(o, "rb"));
     st = json_object_get(o, "st");
     if (json_is_object(st)) {
         n->st_state =
@@ -1265,6 +1327,7 @@ int model_load_job(struct model *m, uint64_t rowid, const char *doc,
     if (jstr(o, "reason"))
         j->terminate_reason = xstrdup(jstr(o, "reason"));
     j->user_terminated = json_is_true(json_object_get(o, "ut"));
+    prep_job_load(m, j, o);
     bump(m, rowid, j->etag);
     json_decref(o);
     return 0;

@@ -50,6 +50,7 @@ enum node_state {
     NODE_LEAVING,
     NODE_OFFLINE,
     NODE_UNKNOWN,
+    NODE_REBOOTING, /* nodeops.c: waiting to reboot, or rebooting */
 };
 enum task_result { RESULT_NONE, RESULT_SUCCESS, RESULT_FAILURE };
 enum start_state { START_NONE, START_RUNNING, START_COMPLETED };
@@ -80,6 +81,10 @@ struct mpool;
 struct mnode;
 struct mjob;
 struct mtask;
+struct deps_job;
+struct deps_ranges;
+struct mjob_prep;
+struct schedule_set;
 
 /*
  * The runnable tasks of one pool id (per account): a binary heap ordered by
@@ -135,6 +140,11 @@ struct mtask {
     char *node_id;   /* nodeInfo: node of the current or last run */
     char *node_pool; /* its pool id */
     bool files_cleaned;
+    /* dependencies (deps.c) and placement */
+    uint32_t deps_unmet;            /* unmet dependsOn: queued only at 0 */
+    bool deps_satisfied;            /* completed and released dependents */
+    struct deps_ranges *dep_ranges; /* range cursors (one block) or NULL */
+    char *affinity; /* affinityInfo node id ("TVM:" dropped) or NULL */
     /* links */
     struct mrun *run; /* while running */
     size_t heap_idx;  /* in job->queue, or SIZE_MAX */
@@ -166,6 +176,8 @@ struct mjob {
     bool user_terminated; /* Job_Terminate was called */
     int succeeded, failed, slots_succeeded, slots_failed;
     int nruns; /* runs on nodes, cancelled ones included */
+    struct deps_job *deps;  /* dependency index (deps.c), NULL until used */
+    struct mjob_prep *prep; /* preparation/release (prep.c), NULL if none */
 };
 
 struct mpool {
@@ -180,6 +192,11 @@ struct mpool {
     int target, target_low;
     int slots; /* taskSlotsPerNode */
     int64_t resize_timeout_ms;
+    /* nodes (nodeops.c, join.c) */
+    bool join_mode;     /* x-shoal-allocation jointoken: nodes join */
+    char join_hash[65]; /* hex SHA-256 of the join token; "" = none */
+    int64_t join_ms;    /* when the join token was made */
+    int dealloc;        /* enum nodeops_option of the last resize */
     struct mqueue *queue;
     struct mnode **nodes; /* creation order */
     size_t nnodes, nodes_cap;
@@ -216,6 +233,7 @@ struct mnode {
     bool kick_pending;
     char **purges; /* job ids whose dirs the agent should remove */
     size_t npurges;
+    int rel_pending; /* job release tasks to send it (prep.c) */
     /* local agent process (super.c) */
     pid_t pid;
     bool adopted;
@@ -223,6 +241,12 @@ struct mnode {
     int64_t stop_mono; /* SIGTERM sent (leaving); 0 = not yet */
     int crashes;
     bool removing; /* leaving the pool */
+    /* node operations (nodeops.c) and remote nodes (join.c) */
+    bool remote;         /* joined with a join token: no local process */
+    char ip[64];         /* ipAddress: the agent's address as last seen */
+    bool reboot_pending; /* rebooting: "reboot" goes out once drained */
+    bool reboot_sent;    /* ... and went out; waiting for a new boot */
+    bool stop_sent;      /* a response with "stop" went out (remote) */
 };
 
 /* A completed task's files to remove at `at` (retentionTime). */
@@ -249,6 +273,7 @@ struct model {
     bool loading;           /* store_load running: no events */
     struct mretain *retain; /* min-heap by at (sched.c) */
     size_t nretain, retain_cap;
+    struct schedule_set *scheds; /* job schedules (schedule.c), or NULL */
 };
 
 void model_init(struct model *m, struct store *st);

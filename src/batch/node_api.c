@@ -3,14 +3,25 @@
  *
  *   GET  /pools/{p}/nodes                          ComputeNode_List
  *   GET  /pools/{p}/nodes/{n}                      ComputeNode_Get
- *   POST /pools/{p}/nodes/{n}/disablescheduling    200 (offline when idle)
+ *   POST /pools/{p}/nodes/{n}/reboot               202 {nodeRebootOption}
+ *   POST /pools/{p}/nodes/{n}/disablescheduling    200
+ *                                      {nodeDisableSchedulingOption}
  *   POST /pools/{p}/nodes/{n}/enablescheduling     200
- *   POST /pools/{p}/nodes/{n}/reboot, reimage ...  501 NotImplemented
+ *   POST /pools/{p}/nodes/{n}/uploadbatchservicelogs  200
+ *        {containerUrl, startTime, endTime} -> {virtualDirectoryName,
+ *        numberOfFilesUploaded}: local nodes only (nodelogs.c); a remote
+ *        node's logs are on its own machine: 409
+ *        OperationInvalidForCurrentState
+ *   GET  /pools/{p}/nodes/{n}/remoteloginsettings, rdp; POST reimage,
+ *        users ...                                  501 NotImplemented
  *   GET  /nodecounts                               Account_ListPoolNodeCounts
  *
- * Node state comes from the agent protocol (agent_api.c) and the
- * supervisor (super.c); this file only renders it (ComputeNode JSON with
- * startTaskInfo, runningTasksCount, runningTaskSlotsCount, ...).
+ * Node state comes from the agent protocol (agent_api.c), the supervisor
+ * (super.c) and the node operations (nodeops.c, which also decide what
+ * happens to the running tasks); this file parses the requests, calls
+ * nodeops under the model lock, and renders ComputeNode JSON (startTaskInfo,
+ * runningTasksCount, runningTaskSlotsCount, ipAddress: the agent's address
+ * for a remote node, 127.0.0.1 for a local one).
  *
  * Threads: http workers. Ownership: rendered JSON goes to the reply.
  */
@@ -20,9 +31,13 @@
 
 #include "auth/auth.h"
 #include "batch/batchint.h"
+#include "batch/nodelogs.h"
+#include "batch/nodeops.h"
 #include "batch/odata.h"
 #include "batch/sched.h"
+#include "batch/spec.h"
 #include "batch/store.h"
+#include "core/crypto.h"
 #include "core/err.h"
 #include "core/mem.h"
 #include "core/parse.h"
@@ -72,7 +87,9 @@ json_t *node_api_render(struct breq *b, const struct mnode *n)
     if (n->boot_ms)
         batch_api_time(o, "lastBootTime", n->boot_ms);
     batch_api_time(o, "allocationTime", n->alloc_ms);
-    json_object_set_new(o, "ipAddress", json_string("127.0.0.1"));
+    json_object_set_new(
+        o, "ipAddress",
+        json_string(n->remote && n->ip[0] ? n->ip : "127.0.0.1"));
     json_object_set_new(o, "affinityId", json_string(aff));
     v = json_object_get(n->pool->spec, "vmSize");
     if (v)
@@ -175,6 +192,7 @@ static void node_counts(struct http_req *req, struct breq *b)
         { "unknown", NODE_UNKNOWN },
         { "unusable", NODE_UNUSABLE },
         { "waitingForStartTask", NODE_WAITING_START },
+        { "rebooting", NODE_REBOOTING },
     };
 
     pthread_mutex_lock(&m->mu);
@@ -195,7 +213,6 @@ static void node_counts(struct http_req *req, struct breq *b)
             json_object_set_new(lp, keys[k].key, json_integer(0));
         }
         json_object_set_new(d, "preempted", json_integer(0));
-        json_object_set_new(d, "rebooting", json_integer(0));
         json_object_set_new(d, "reimaging", json_integer(0));
         json_object_set_new(d, "total", json_integer((json_int_t)p->nnodes));
         json_object_set_new(lp, "preempted", json_integer(0));
@@ -208,6 +225,183 @@ static void node_counts(struct http_req *req, struct breq *b)
     }
     pthread_mutex_unlock(&m->mu);
     batch_api_list_reply(req, "poolnodecounts", items, 0);
+}
+
+/* ---- node operations (nodeops.c) ---------------------------------------- */
+
+static int node_find(struct breq *b, struct mpool **p_out, struct mnode **n_out,
+                     struct err *e)
+{
+    struct model *m = &b->s->model;
+    struct mpool *p = model_pool_find(m, b->acct->name, b->seg[1]);
+    struct mnode *n = p ? model_node_find(m, b->seg[3]) : NULL;
+
+    if (!p)
+        return err_set(e, ERR_NOTFOUND, "PoolNotFound",
+                       "the specified pool '%s' does not exist", b->seg[1]);
+    if (!n || n->pool != p)
+        return err_set(e, ERR_NOTFOUND, "NodeNotFound",
+                       "the specified node '%s' does not exist", b->seg[3]);
+    *p_out = p;
+    *n_out = n;
+    return 0;
+}
+
+/*
+ * uploadbatchservicelogs: the node's files are picked under the lock, then
+ * uploaded without it (nodelogs.c); the answer comes once they are up.
+ */
+static void upload_logs(struct http_req *req, struct breq *b, json_t *body)
+{
+    struct model *m = &b->s->model;
+    struct err e = ERR_INIT;
+    struct mpool *p;
+    struct mnode *n;
+    struct nodelogs_file *files = NULL;
+    size_t nfiles = 0;
+    char *log = NULL, *root = NULL, *vdir = NULL, *meta;
+    char uuid[37];
+    int64_t start_ms = 0;
+    json_t *o;
+
+    timefmt_parse_iso8601(json_string_value(json_object_get(body, "startTime")),
+                          &start_ms);
+    pthread_mutex_lock(&m->mu);
+    if (node_find(b, &p, &n, &e) < 0) {
+        pthread_mutex_unlock(&m->mu);
+        goto fail;
+    }
+    if (n->remote) {
+        err_set(&e, ERR_CONFLICT, "OperationInvalidForCurrentState",
+                "node '%s' runs on another machine (it joined the pool): its "
+                "logs are there, in the agent's stderr and ROOT/startup",
+                n->id);
+        pthread_mutex_unlock(&m->mu);
+        goto fail;
+    }
+    log = xasprintf("%s/%s/%s.log", b->s->nodes_dir, p->id, n->id);
+    root = xasprintf("%s/%s/%s", b->s->nodes_dir, p->id, n->id);
+    crypto_uuid(uuid);
+    vdir = xasprintf("%s/%s/%s", p->id, n->id, uuid);
+    pthread_mutex_unlock(&m->mu);
+    nodelogs_collect(log, root, start_ms, &files, &nfiles);
+    if (nodelogs_upload(
+            files, nfiles,
+            json_string_value(json_object_get(body, "containerUrl")), vdir,
+            &e) < 0)
+        goto fail;
+    o = json_object();
+    meta = xasprintf("%s/$metadata#Microsoft.Azure.Batch.Protocol.Entities."
+                     "UploadBatchServiceLogsResult",
+                     b->base);
+    json_object_set_new(o, "odata.metadata", json_string(meta));
+    free(meta);
+    json_object_set_new(o, "virtualDirectoryName", json_string(vdir));
+    json_object_set_new(o, "numberOfFilesUploaded",
+                        json_integer((json_int_t)nfiles));
+    batch_api_json(req, 200, o);
+    goto out;
+fail:
+    batch_api_fail(req, &e);
+out:
+    nodelogs_free(files, nfiles);
+    free(log);
+    free(root);
+    free(vdir);
+}
+
+/*
+ * POST reboot (202), disablescheduling and enablescheduling (200),
+ * uploadbatchservicelogs (200); GET remoteloginsettings and rdp, POST
+ * reimage and users: 501 NotImplemented (no remote login on shoal nodes,
+ * no reimage of a process).
+ */
+static void node_action(struct http_req *req, struct breq *b)
+{
+    struct model *m = &b->s->model;
+    const char *action = b->seg[4];
+    struct err e = ERR_INIT;
+    json_t *body = NULL;
+    struct mpool *p;
+    struct mnode *n;
+    enum nodeops_option opt = NODEOPS_REQUEUE;
+    int kind = -1, status = 200, rc;
+    int64_t now = timefmt_now_ms();
+    uint64_t ticket;
+    char *url;
+    bool get = strcmp(req->method, "GET") == 0;
+
+    if (str_ieq(action, "remoteloginsettings") || str_ieq(action, "rdp")) {
+        if (!get) {
+            batch_api_bad_method(req);
+            return;
+        }
+        pthread_mutex_lock(&m->mu);
+        rc = node_find(b, &p, &n, &e);
+        pthread_mutex_unlock(&m->mu);
+        if (rc == 0)
+            err_set(&e, ERR_NOTIMPL, "NotImplemented",
+                    "remote login is not supported by shoal: its nodes run "
+                    "no login service for pool users");
+        batch_api_fail(req, &e);
+        return;
+    }
+    if (str_ieq(action, "reboot"))
+        kind = SPEC_NODE_REBOOT;
+    else if (str_ieq(action, "disablescheduling"))
+        kind = SPEC_NODE_DISABLE_SCHEDULING;
+    else if (str_ieq(action, "uploadbatchservicelogs"))
+        kind = SPEC_NODE_UPLOAD_LOGS;
+    else if (!str_ieq(action, "enablescheduling")) {
+        err_set(&e, ERR_NOTIMPL, "NotImplemented",
+                "node operation '%s' is not supported by shoal", action);
+        batch_api_fail(req, &e);
+        return;
+    }
+    if (strcmp(req->method, "POST") != 0) {
+        batch_api_bad_method(req);
+        return;
+    }
+    if (kind >= 0 && batch_api_body(req, kind, kind != SPEC_NODE_UPLOAD_LOGS,
+                                    &body, &e) < 0) {
+        batch_api_fail(req, &e);
+        return;
+    }
+    if (kind == SPEC_NODE_UPLOAD_LOGS) {
+        upload_logs(req, b, body);
+        json_decref(body);
+        return;
+    }
+    if (kind == SPEC_NODE_REBOOT)
+        nodeops_option_parse(
+            json_string_value(json_object_get(body, "nodeRebootOption")), &opt);
+    else if (kind == SPEC_NODE_DISABLE_SCHEDULING)
+        nodeops_option_parse(json_string_value(json_object_get(
+                                 body, "nodeDisableSchedulingOption")),
+                             &opt);
+    json_decref(body);
+    pthread_mutex_lock(&m->mu);
+    rc = node_find(b, &p, &n, &e);
+    if (rc == 0 && kind == SPEC_NODE_REBOOT) {
+        rc = nodeops_reboot(m, n, opt, now, &e);
+        status = 202;
+    } else if (rc == 0 && kind == SPEC_NODE_DISABLE_SCHEDULING) {
+        rc = nodeops_disable_scheduling(m, n, opt, now, &e);
+    } else if (rc == 0) {
+        rc = nodeops_enable_scheduling(m, n, now, &e);
+    }
+    if (rc < 0) {
+        pthread_mutex_unlock(&m->mu);
+        batch_api_fail(req, &e);
+        return;
+    }
+    model_save_node(m, n);
+    url = xasprintf("%s/pools/%s/nodes/%s", b->base, p->id, n->id);
+    ticket = store_last_ticket(m->store);
+    pthread_mutex_unlock(&m->mu);
+    if (batch_api_durable(req, ticket))
+        batch_api_done(req, status, url, 0, 0);
+    free(url);
 }
 
 void node_api_handle(struct http_req *req)
@@ -223,6 +417,10 @@ void node_api_handle(struct http_req *req)
             batch_api_bad_method(req);
         else
             node_counts(req, b);
+        return;
+    }
+    if (b->route == R_NODE_ACTION) {
+        node_action(req, b);
         return;
     }
     pthread_mutex_lock(&m->mu);
@@ -310,32 +508,6 @@ void node_api_handle(struct http_req *req)
         batch_api_json(req, 200, o);
         return;
     }
-    if (b->route == R_NODE_ACTION && strcmp(req->method, "POST") == 0 &&
-        (str_ieq(b->seg[4], "disablescheduling") ||
-         str_ieq(b->seg[4], "enablescheduling"))) {
-        int64_t now = timefmt_now_ms();
-        uint64_t ticket;
-        char *url = xasprintf("%s/pools/%s/nodes/%s", b->base, p->id, n->id);
-        bool enable = str_ieq(b->seg[4], "enablescheduling");
-        n->sched_enabled = enable;
-        if (!enable && n->state == NODE_IDLE)
-            model_node_set_state(m, n, NODE_OFFLINE, now);
-        else if (enable && n->state == NODE_OFFLINE)
-            model_node_set_state(m, n, NODE_IDLE, now);
-        model_save_node(m, n);
-        ticket = store_last_ticket(m->store);
-        pthread_mutex_unlock(&m->mu);
-        if (batch_api_durable(req, ticket))
-            batch_api_done(req, 200, url, 0, 0);
-        free(url);
-        return;
-    }
     pthread_mutex_unlock(&m->mu);
-    if (b->route == R_NODE_ACTION) {
-        err_set(&e, ERR_NOTIMPL, "NotImplemented",
-                "node operation '%s' is not supported by shoal", b->seg[4]);
-        batch_api_fail(req, &e);
-        return;
-    }
     batch_api_bad_method(req);
 }

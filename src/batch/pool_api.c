@@ -15,8 +15,15 @@
  *                                          501 NotImplemented
  *
  * vmSize and the image are recorded and shown, not interpreted: every node
- * is a local shoal-node process (super.c). A pool with a target above its
+ * is a local shoal-node process (super.c), or, in a pool created with
+ * "x-shoal-allocation": "jointoken", an agent that joined it from another
+ * machine (join.c); such a pool starts empty, its target counts the joined
+ * nodes, and a resize may only shrink it. A pool with a target above its
  * node count is "resizing" until the supervisor has the nodes up.
+ *
+ * Shrinking (resize down, removenodes, delete) makes nodes leave per the
+ * nodeDeallocationOption (nodeops.c: requeue, terminate, taskcompletion,
+ * retaineddata); a resize down picks idle nodes before busy ones (super.c).
  *
  * Structures: none of its own; it parses (spec.c), changes the model under
  * its lock, waits for the journal, and renders CloudPool JSON.
@@ -28,6 +35,7 @@
 
 #include "auth/auth.h"
 #include "batch/batchint.h"
+#include "batch/nodeops.h"
 #include "batch/odata.h"
 #include "batch/sched.h"
 #include "batch/spec.h"
@@ -129,6 +137,7 @@ json_t *pool_api_render(struct breq *b, const struct mpool *p)
     copy_field(o, p->spec, "userAccounts");
     copy_field(o, p->spec, "metadata");
     copy_field(o, p->spec, "targetNodeCommunicationMode");
+    copy_field(o, p->spec, "x-shoal-allocation");
     free(url);
     return o;
 }
@@ -190,7 +199,7 @@ static void pool_add(struct http_req *req, struct breq *b)
     struct err e = ERR_INIT;
     json_t *spec = NULL;
     struct mpool *p;
-    const char *id;
+    const char *id, *alloc;
     char *url;
     uint64_t etag, ticket;
     int64_t now = timefmt_now_ms(), mod;
@@ -200,6 +209,19 @@ static void pool_add(struct http_req *req, struct breq *b)
         return;
     }
     id = json_string_value(json_object_get(spec, "id"));
+    alloc = json_string_value(json_object_get(spec, "x-shoal-allocation"));
+    if (alloc && str_ieq(alloc, "jointoken") &&
+        (json_integer_value(json_object_get(spec, "targetDedicatedNodes")) ||
+         json_integer_value(json_object_get(spec, "targetLowPriorityNodes")))) {
+        /* Its nodes are the agents that join (join.c): it starts empty. */
+        err_set(&e, ERR_INVALID, "InvalidPropertyValue",
+                "a jointoken pool starts with no nodes: its target counts the "
+                "agents that join it");
+        err_add_detail(&e, "PropertyName", "targetDedicatedNodes");
+        json_decref(spec);
+        batch_api_fail(req, &e);
+        return;
+    }
     pthread_mutex_lock(&m->mu);
     if (model_pool_find(m, b->acct->name, id)) {
         pthread_mutex_unlock(&m->mu);
@@ -376,6 +398,24 @@ static void pool_action(struct http_req *req, struct breq *b, struct mpool *p,
             goto fail;
         }
         v = json_object_get(body, "targetDedicatedNodes");
+        if (p->join_mode &&
+            json_integer_value(v) + json_integer_value(json_object_get(
+                                        body, "targetLowPriorityNodes")) >
+                p->target + p->target_low) {
+            err_set(&e, ERR_CONFLICT, "OperationInvalidForCurrentState",
+                    "nodes join pool '%s' with its join token: a resize can "
+                    "only shrink it",
+                    p->id);
+            goto fail;
+        }
+        /* Which nodes go, and what of their tasks: super.c, nodeops.c. */
+        {
+            enum nodeops_option opt = NODEOPS_REQUEUE;
+            nodeops_option_parse(json_string_value(json_object_get(
+                                     body, "nodeDeallocationOption")),
+                                 &opt);
+            p->dealloc = (int)opt;
+        }
         json_object_set_new(p->spec, "targetDedicatedNodes",
                             json_integer(v ? json_integer_value(v) : 0));
         v = json_object_get(body, "targetLowPriorityNodes");
@@ -393,6 +433,11 @@ static void pool_action(struct http_req *req, struct breq *b, struct mpool *p,
         json_t *list = json_object_get(body, "nodeList"), *v;
         size_t i;
         int gone = 0;
+        enum nodeops_option opt = NODEOPS_REQUEUE;
+
+        nodeops_option_parse(
+            json_string_value(json_object_get(body, "nodeDeallocationOption")),
+            &opt);
         if (p->alloc != POOL_STEADY) {
             err_set(&e, ERR_CONFLICT, "PoolBeingResized",
                     "the specified pool '%s' is not in the steady allocation "
@@ -415,9 +460,7 @@ static void pool_action(struct http_req *req, struct breq *b, struct mpool *p,
             struct mnode *n = model_node_find(m, json_string_value(v));
             if (n->removing)
                 continue;
-            n->removing = true;
-            model_node_set_state(m, n, NODE_LEAVING, now);
-            sched_node_lose_runs(m, n, now);
+            nodeops_remove(m, n, opt, now);
             model_save_node(m, n);
             gone++;
         }
@@ -579,9 +622,7 @@ void pool_api_handle(struct http_req *req)
             struct mnode *n = p->nodes[i];
             if (n->removing)
                 continue;
-            n->removing = true;
-            model_node_set_state(m, n, NODE_LEAVING, now);
-            sched_node_lose_runs(m, n, now);
+            nodeops_remove(m, n, NODEOPS_REQUEUE, now);
             model_save_node(m, n);
         }
         model_save_pool(m, p);

@@ -15,8 +15,28 @@
  *     terminated or deleted while running (run->task NULL, cancel set):
  *     the slots stay taken until the agent confirms the kill.
  *
+ * Placement (sched_assign, for one node n): take heap tops in order while
+ * they fit n's free slots. Strict order: when the top task needs more
+ * requiredSlots than n has free, n takes nothing more (no scan for a
+ * smaller task; a wide task is never starved by narrow ones behind it);
+ * a task wider than the pool's taskSlotsPerNode can never run and leaves
+ * the heap, staying active (the spec only says a task runs on a node with
+ * enough free slots). Soft affinity: a top task whose affinityInfo names
+ * another usable node of the pool with room for it now is passed over
+ * for n (at most SCHED_AFFINITY_SKIP per call, then put back in order)
+ * and that node is woken; when the node is busy or gone, anyone takes it.
+ * Priority across jobs sharing a pool is the heap key itself.
+ *
+ * Dependencies and exit conditions: a task waiting on dependencies
+ * (deps_unmet > 0, deps.c) is never queued; every completion goes through
+ * task_finish, which tells deps.c (dependents may be released); a run
+ * that completes a task also applies its jobAction (exitcond.c) when the
+ * job's onTaskFailure is performexitoptionsjobaction: terminate (reason
+ * TaskFailed) or disable (as Job_Disable with requeue).
+ *
  * Invariants:
- *   - t in heap  <=>  t->state == active && job active && not running.
+ *   - t in heap  <=>  t->state == active && job active && not running &&
+ *     t->deps_unmet == 0 (and t fits the pool; see placement).
  *   - node->slots_used == sum of its runs' slots.
  *   - job->nruns == number of runs (anywhere) with run->job == job; a job
  *     in terminating/deleting moves on only when it reaches 0.
@@ -25,10 +45,24 @@
  *
  * Task transitions here (see model.c for the full machines):
  *   active ──assign──▶ running        (attempt++, run created, startTime)
+ *   active ──assign──▶ preparing      (the node must run the job's
+ *                                      preparation first; prep.c turns it
+ *                                      running when that succeeds)
  *   running ──finished, failed, retries left──▶ active (retryCount++)
  *   running ──finished──▶ completed   (result, exitCode, failureInfo)
- *   running ──lost──▶ active          (requeueCount++ if it may have run)
+ *   running|preparing ──lost──▶ active (requeueCount++ if it may have run)
  *   active|running ──terminate──▶ completed (TaskEnded if it was running)
+ *
+ * Job preparation (prep.c): sched_assign asks prep_gate for each top
+ * task; a task whose job's preparation failed on n (waitForSuccess) is
+ * passed over for n like an affinity skip (same limit), so it runs on
+ * another node or waits. Jobs: disable puts the job in disabling, kills
+ * (requeue, terminate) or keeps (wait) its runs, and sched_job_check makes
+ * it disabled once its runs are gone; enable makes it enabling, queues its
+ * active tasks and makes it active. A failed attempt of a
+ * disabling or disabled job still retries (queued after enable).
+ * Terminating and deleting jobs also wait for their release tasks
+ * (prep_release_busy) before completing or going away.
  *
  * Threads: everything runs under model->mu (the caller's), except
  * sched_tick which takes it. The waker callback is called under the lock
@@ -39,10 +73,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batch/deps.h"
+#include "batch/exitcond.h"
+#include "batch/prep.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/parse.h"
 #include "core/timefmt.h"
+
+/* At most this many tasks per sched_assign call are passed over for the
+ * node they prefer; past that affinity is ignored (no long scans). */
+#define SCHED_AFFINITY_SKIP 32
 
 static sched_wake_fn waker;
 static void *waker_ctx;
@@ -118,6 +159,13 @@ static bool job_schedulable(const struct mjob *j)
     return j->state == JOB_ACTIVE || j->state == JOB_ENABLING;
 }
 
+/* A failed attempt may be retried (queued once the job is schedulable). */
+static bool job_retries(const struct mjob *j)
+{
+    return j->state == JOB_ACTIVE || j->state == JOB_ENABLING ||
+           j->state == JOB_DISABLING || j->state == JOB_DISABLED;
+}
+
 static void wake_pool(struct model *m, struct mqueue *q)
 {
     struct mpool *p = q->pool;
@@ -143,13 +191,8 @@ void sched_wake_node(struct mnode *n)
     wake_node(n);
 }
 
-void sched_enqueue(struct model *m, struct mtask *t)
+static void heap_push(struct mqueue *q, struct mtask *t)
 {
-    struct mqueue *q = t->job->queue;
-
-    if (t->heap_idx != SIZE_MAX || t->state != TASK_ACTIVE || t->run ||
-        !job_schedulable(t->job) || !q)
-        return;
     if (q->n == q->cap) {
         size_t cap = q->cap ? q->cap * 2 : 64, bytes;
         if (!size_mul(cap, sizeof(*q->heap), &bytes))
@@ -160,6 +203,16 @@ void sched_enqueue(struct model *m, struct mtask *t)
     q->heap[q->n] = t;
     t->heap_idx = q->n++;
     sift_up(q, t->heap_idx);
+}
+
+void sched_enqueue(struct model *m, struct mtask *t)
+{
+    struct mqueue *q = t->job->queue;
+
+    if (t->heap_idx != SIZE_MAX || t->state != TASK_ACTIVE || t->run ||
+        t->deps_unmet > 0 || !job_schedulable(t->job) || !q)
+        return;
+    heap_push(q, t);
     wake_pool(m, q);
 }
 
@@ -204,11 +257,17 @@ void sched_node_refresh(struct model *m, struct mnode *n, int64_t now)
 {
     int live = 0;
 
-    if (n->state != NODE_IDLE && n->state != NODE_RUNNING)
+    if (n->state != NODE_IDLE && n->state != NODE_RUNNING &&
+        n->state != NODE_OFFLINE)
         return;
     for (size_t i = 0; i < n->nruns; i++)
         live += n->runs[i]->task != NULL;
-    model_node_set_state(m, n, live ? NODE_RUNNING : NODE_IDLE, now);
+    /* Scheduling disabled (nodeops.c): offline once its tasks are done. */
+    model_node_set_state(m, n,
+                         live               ? NODE_RUNNING
+                         : n->sched_enabled ? NODE_IDLE
+                                            : NODE_OFFLINE,
+                         now);
 }
 
 static void run_add(struct mnode *n, struct mrun *r)
@@ -224,17 +283,38 @@ static void run_add(struct mnode *n, struct mrun *r)
     n->slots_used += r->slots;
 }
 
+/*
+ * Soft affinity (affinityInfo): the node t prefers, when that is another
+ * usable node of n's pool with room for t now; else NULL (n may take it).
+ */
+static struct mnode *affinity_elsewhere(struct model *m, const struct mnode *n,
+                                        const struct mtask *t)
+{
+    struct mnode *x;
+
+    if (!t->affinity || str_ieq(t->affinity, n->id))
+        return NULL;
+    x = model_node_find(m, t->affinity);
+    if (!x || x->pool != n->pool || !sched_node_usable(x) ||
+        x->slots_used + t->slots > x->pool->slots)
+        return NULL;
+    return x;
+}
+
 size_t sched_assign(struct model *m, struct mnode *n, uint64_t seq, size_t max,
                     struct mrun ***out, size_t *nout, size_t *cap, int64_t now)
 {
     struct mqueue *q = n->pool->queue;
-    size_t got = 0;
+    struct mtask *skipped[SCHED_AFFINITY_SKIP];
+    size_t got = 0, nskip = 0;
 
     if (!sched_node_usable(n) || !q)
         return 0;
     while (got < max && q->n > 0) {
         struct mtask *t = q->heap[0];
+        struct mnode *x;
         struct mrun *r;
+        enum prep_gate gate;
 
         if (t->slots > n->pool->slots) {
             /* Can never fit on this pool: it waits (as the real service
@@ -244,6 +324,24 @@ size_t sched_assign(struct model *m, struct mnode *n, uint64_t seq, size_t max,
         }
         if (n->slots_used + t->slots > n->pool->slots)
             break;
+        if (nskip < SCHED_AFFINITY_SKIP &&
+            (x = affinity_elsewhere(m, n, t)) != NULL) {
+            /* Leave it to the node it prefers (put back below, in order). */
+            heap_remove(q, t);
+            skipped[nskip++] = t;
+            wake_node(x);
+            continue;
+        }
+        gate = prep_gate(t->job, n);
+        if (gate == PREP_GATE_BLOCKED) {
+            /* The job's preparation failed on n: its tasks go elsewhere
+             * (put back below); past the skip limit n takes no more. */
+            if (nskip == SCHED_AFFINITY_SKIP)
+                break;
+            heap_remove(q, t);
+            skipped[nskip++] = t;
+            continue;
+        }
         heap_remove(q, t);
         r = xcalloc(1, sizeof(*r));
         r->node = n;
@@ -263,9 +361,12 @@ size_t sched_assign(struct model *m, struct mnode *n, uint64_t seq, size_t max,
         free(t->node_pool);
         t->node_pool = xstrdup(n->pool->id);
         t->files_cleaned = false;
-        model_task_set_state(m, t, TASK_RUNNING, now);
+        model_task_set_state(
+            m, t, gate == PREP_GATE_PREPARE ? TASK_PREPARING : TASK_RUNNING,
+            now);
         t->etag = model_next_etag(m);
         model_save_task(m, t);
+        prep_assigned(m, t->job, n);
         if (*nout == *cap) {
             *cap = *cap ? *cap * 2 : 16;
             *out = xrealloc(*out, *cap * sizeof(**out));
@@ -273,6 +374,9 @@ size_t sched_assign(struct model *m, struct mnode *n, uint64_t seq, size_t max,
         (*out)[(*nout)++] = r;
         got++;
     }
+    /* Back without waking the pool: the preferred nodes were woken. */
+    for (size_t i = 0; i < nskip; i++)
+        heap_push(q, skipped[i]);
     if (got)
         sched_node_refresh(m, n, now);
     return got;
@@ -396,6 +500,26 @@ static void task_finish(struct model *m, struct mtask *t, int64_t now)
     t->etag = model_next_etag(m);
     model_save_task(m, t);
     retain_task(m, t);
+    deps_task_completed(m, t);
+}
+
+/* onTaskFailure performexitoptionsjobaction: t's jobAction (exitcond.c). */
+static void job_action(struct model *m, struct mtask *t, int64_t now)
+{
+    struct mjob *j = t->job;
+    struct exitcond_options xo;
+
+    if (j->state != JOB_ACTIVE || !exitcond_job_acts(j))
+        return;
+    exitcond_eval(t, NULL, &xo);
+    if (xo.job_action == EXITCOND_JOB_TERMINATE) {
+        log_info("job action terminate job=%s task=%s", j->id, t->id);
+        sched_job_terminate(m, j, "TaskFailed", now);
+    } else if (xo.job_action == EXITCOND_JOB_DISABLE) {
+        /* The spec: as Job_Disable with disableTasks requeue. */
+        log_info("job action disable job=%s task=%s", j->id, t->id);
+        sched_job_disable(m, j, "requeue", now);
+    }
 }
 
 void sched_run_finished(struct model *m, struct mrun *r,
@@ -440,7 +564,7 @@ void sched_run_finished(struct model *m, struct mrun *r,
     max = model_task_max_retries(t);
     sched_run_free(m, r, now);
     if (failed && o->ran && !o->timed_out &&
-        (max == -1 || t->retry_count < max) && job_schedulable(t->job)) {
+        (max == -1 || t->retry_count < max) && job_retries(t->job)) {
         t->retry_count++;
         t->last_retry_ms = now;
         t->result = RESULT_NONE;
@@ -451,6 +575,7 @@ void sched_run_finished(struct model *m, struct mrun *r,
         return;
     }
     task_finish(m, t, now);
+    job_action(m, t, now);
     sched_job_check(m, t->job, now);
 }
 
@@ -459,7 +584,7 @@ void sched_run_lost(struct model *m, struct mrun *r, bool count, int64_t now)
     struct mtask *t = r->task;
 
     sched_run_free(m, r, now);
-    if (!t || t->state != TASK_RUNNING)
+    if (!t || (t->state != TASK_RUNNING && t->state != TASK_PREPARING))
         return;
     if (count) {
         t->requeue_count++;
@@ -578,6 +703,9 @@ void sched_job_delete(struct model *m, struct mjob *j, int64_t now)
 {
     if (j->state == JOB_DELETING)
         return;
+    /* A job deleted before it completed runs its release tasks. */
+    if (j->state != JOB_COMPLETED)
+        prep_release_start(m, j);
     model_job_set_state(m, j, JOB_DELETING, now);
     j->etag = model_next_etag(m);
     job_kill_runs(m, j, false, now);
@@ -588,7 +716,10 @@ void sched_job_delete(struct model *m, struct mjob *j, int64_t now)
 void sched_job_disable(struct model *m, struct mjob *j,
                        const char *disable_tasks, int64_t now)
 {
-    model_job_set_state(m, j, JOB_DISABLED, now);
+    /* disabling until the runs are gone (sched_job_check), then disabled;
+     * disabling a disabled job again changes nothing but the ETag. */
+    if (j->state != JOB_DISABLED)
+        model_job_set_state(m, j, JOB_DISABLING, now);
     j->etag = model_next_etag(m);
     for (size_t i = 0; i < j->ntasks; i++) {
         struct mtask *t = j->tasks[i];
@@ -613,18 +744,30 @@ void sched_job_disable(struct model *m, struct mjob *j,
         }
     }
     model_save_job(m, j);
+    sched_job_check(m, j, now);
 }
 
 void sched_job_enable(struct model *m, struct mjob *j, int64_t now)
 {
-    model_job_set_state(m, j, JOB_ACTIVE, now);
+    /* enabling while its tasks go back to the queue, which is done here
+     * and now: then active (both transitions are events). */
+    model_job_set_state(m, j, JOB_ENABLING, now);
     j->etag = model_next_etag(m);
-    model_save_job(m, j);
     sched_job_requeue_all(m, j);
+    sched_job_check(m, j, now);
+    model_save_job(m, j);
 }
 
 void sched_job_check(struct model *m, struct mjob *j, int64_t now)
 {
+    if (j->state == JOB_ENABLING) {
+        model_job_set_state(m, j, JOB_ACTIVE, now);
+        model_save_job(m, j);
+    }
+    if (j->state == JOB_DISABLING && j->nruns == 0) {
+        model_job_set_state(m, j, JOB_DISABLED, now);
+        model_save_job(m, j);
+    }
     if (j->state == JOB_ACTIVE && j->terminate_on_complete &&
         j->counts[TASK_ACTIVE] == 0 && j->counts[TASK_PREPARING] == 0 &&
         j->counts[TASK_RUNNING] == 0) {
@@ -634,7 +777,10 @@ void sched_job_check(struct model *m, struct mjob *j, int64_t now)
         j->etag = model_next_etag(m);
         model_save_job(m, j);
     }
-    if (j->state == JOB_TERMINATING && j->nruns == 0) {
+    if (j->state == JOB_TERMINATING)
+        prep_release_start(m, j);
+    if (j->state == JOB_TERMINATING && j->nruns == 0 &&
+        !prep_release_busy(m, j)) {
         model_job_set_state(m, j, JOB_COMPLETED, now);
         j->end_ms = now;
         j->etag = model_next_etag(m);
@@ -683,12 +829,16 @@ void sched_tick(struct model *m, int64_t now, int64_t mono,
     retention_expire(m, now);
     for (size_t i = 0; i < m->njobs;) {
         struct mjob *j = m->job_list[i];
-        if (j->state == JOB_ACTIVE && j->max_wall_ms != TIMEFMT_DURATION_INF &&
+        if ((j->state == JOB_ACTIVE || j->state == JOB_DISABLING ||
+             j->state == JOB_DISABLED || j->state == JOB_ENABLING) &&
+            j->max_wall_ms != TIMEFMT_DURATION_INF &&
             now - j->created_ms > j->max_wall_ms)
             sched_job_terminate(m, j, "MaxWallClockTimeExpiry", now);
-        if (j->state == JOB_TERMINATING)
+        if (j->state == JOB_TERMINATING || j->state == JOB_ENABLING ||
+            j->state == JOB_DISABLING)
             sched_job_check(m, j, now);
-        if (j->state == JOB_DELETING && j->nruns == 0) {
+        if (j->state == JOB_DELETING && j->nruns == 0 &&
+            !prep_release_busy(m, j)) {
             sched_purge_job(m, j);
             model_event_job_removed(m, j);
             model_delete_job(m, j->rowid);
@@ -702,6 +852,7 @@ void sched_tick(struct model *m, int64_t now, int64_t mono,
 
 void sched_recover(struct model *m, int64_t mono)
 {
+    deps_recover(m); /* counts first: sched_enqueue skips waiting tasks */
     for (size_t i = 0; i < m->npools; i++) {
         struct mpool *p = m->pool_list[i];
         for (size_t k = 0; k < p->nnodes; k++)

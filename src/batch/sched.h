@@ -37,7 +37,10 @@ void sched_set_waker(sched_wake_fn fn, void *ctx);
 /* Resume n's parked poll, if any (it then answers from the model). */
 void sched_wake_node(struct mnode *n);
 
-/* A task that is active in an active job joins its queue (O(log n)). */
+/*
+ * A task that is active in an active job, with no unmet dependencies
+ * (deps.c), joins its queue (O(log n)); otherwise nothing happens.
+ */
 void sched_enqueue(struct model *m, struct mtask *t);
 /* Leave the queue if queued (O(log n)). */
 void sched_dequeue(struct mtask *t);
@@ -48,13 +51,17 @@ void sched_job_requeue_all(struct model *m, struct mjob *j);
 
 /* Whether n may be given tasks now. */
 bool sched_node_usable(const struct mnode *n);
-/* Recompute idle/running of an operational node from its slots. */
+/* Recompute idle/running/offline of an operational node from its runs and
+ * its scheduling state. */
 void sched_node_refresh(struct model *m, struct mnode *n, int64_t now);
 
 /*
  * Fill n's free slots from its pool's queue, at most max tasks: each task
  * becomes running with a new attempt and a run on n carrying seq. The runs
- * are appended to *out (grown with xrealloc). Returns how many.
+ * are appended to *out (grown with xrealloc). Returns how many. Strict
+ * queue order: stops at a task that does not fit n's free slots; passes
+ * over (and puts back) tasks whose affinityInfo names another node of the
+ * pool with room for them (see sched.c).
  */
 size_t sched_assign(struct model *m, struct mnode *n, uint64_t seq, size_t max,
                     struct mrun ***out, size_t *nout, size_t *cap, int64_t now);

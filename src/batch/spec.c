@@ -18,9 +18,20 @@
  *   bad value (range, enum, duration, id, path) -> 400 InvalidPropertyValue,
  *       PropertyName and Reason;
  *   a feature shoal does not implement (containers, autoscale, multi-
- *       instance, dependencies, application packages, job manager/prep/
- *       release tasks, auto pools) -> 501 NotImplemented, PropertyName.
+ *       instance, application packages, job manager tasks, auto pools)
+ *       -> 501 NotImplemented, PropertyName (job preparation and release
+ *       tasks are checked here and given their defaults by prep.c);
+ *   dependsOn.taskIds longer than 64,000 characters in all ->
+ *       400 TaskDependencyListTooLong; more than SPEC_MAX_DEP_RANGES
+ *       taskIdRanges (shoal's limit: the real one is not documented) ->
+ *       400 TaskDependencyRangesTooLong; a range or exit code range with
+ *       start > end -> InvalidPropertyValue. Checks that need the job
+ *       (TaskDependenciesNotSpecifiedOnJob, a jobAction on a noaction job)
+ *       are deps.c's and exitcond.c's, at add.
  * Property names in errors are paths: "resourceFiles[0].filePath".
+ *
+ * One extension of our own: PoolAddParameter "x-shoal-allocation" (local,
+ * the default, or jointoken: nodes join with a join token; join.c).
  *
  * Invariants: outputs hold only properties of the schema; enum strings are
  * lower case; JSON null counts as absent; ints are JSON integers within the
@@ -264,6 +275,41 @@ static const char *const e_dealloc[] = { "requeue", "terminate",
                                          "taskcompletion", "retaineddata",
                                          NULL };
 static const char *const e_disable[] = { "requeue", "terminate", "wait", NULL };
+/* Node operations (nodeops.c) and the join-token pool extension (join.c). */
+static const char *const e_node_disable[] = { "requeue", "terminate",
+                                              "taskcompletion", NULL };
+static const char *const e_alloc[] = { "local", "jointoken", NULL };
+
+static int check_time(const char *path, json_t *v, struct err *err)
+{
+    int64_t ms;
+
+    if (timefmt_parse_iso8601(json_string_value(v), &ms) < 0)
+        return bad_value(err, path, "the value is not an ISO 8601 date-time");
+    return 0;
+}
+
+static const struct prop reboot_rows[] = {
+    { "nodeRebootOption", P_ENUM, false, 0, 0, NULL, e_dealloc, NULL },
+};
+static const struct schema reboot_s =
+    SCHEMA("NodeRebootParameter", reboot_rows, NULL);
+
+static const struct prop node_disable_rows[] = {
+    { "nodeDisableSchedulingOption", P_ENUM, false, 0, 0, NULL, e_node_disable,
+      NULL },
+};
+static const struct schema node_disable_s =
+    SCHEMA("NodeDisableSchedulingParameter", node_disable_rows, NULL);
+
+static const struct prop upload_logs_rows[] = {
+    { "containerUrl", P_STR, true, 1, 8192, NULL, NULL, NULL },
+    { "startTime", P_STR, true, 1, 64, NULL, NULL, check_time },
+    { "endTime", P_STR, false, 1, 64, NULL, NULL, check_time },
+    { "identityReference", P_NOTIMPL, false, 0, 0, NULL, NULL, NULL },
+};
+static const struct schema upload_logs_s =
+    SCHEMA("UploadBatchServiceLogsConfiguration", upload_logs_rows, NULL);
 
 static const struct prop env_rows[] = {
     { "name", P_STR, true, 1, 1024, NULL, NULL, NULL },
@@ -350,21 +396,120 @@ static const struct prop jcons_rows[] = {
 };
 static const struct schema jcons_s = SCHEMA("JobConstraints", jcons_rows, NULL);
 
+static int check_range(const char *path, json_t *o, struct err *err)
+{
+    if (json_integer_value(json_object_get(o, "start")) >
+        json_integer_value(json_object_get(o, "end")))
+        return bad_value(err, path, "start is greater than end");
+    return 0;
+}
+
+static const char *const e_job_action[] = { "none", "disable", "terminate",
+                                            NULL };
+static const char *const e_dep_action[] = { "satisfy", "block", NULL };
+
+static const struct prop exopt_rows[] = {
+    { "jobAction", P_ENUM, false, 0, 0, NULL, e_job_action, NULL },
+    { "dependencyAction", P_ENUM, false, 0, 0, NULL, e_dep_action, NULL },
+};
+static const struct schema exopt_s = SCHEMA("ExitOptions", exopt_rows, NULL);
+
+static const struct prop excode_rows[] = {
+    { "code", P_INT, true, INT32_MIN, INT32_MAX, NULL, NULL, NULL },
+    { "exitOptions", P_OBJ, true, 0, 0, &exopt_s, NULL, NULL },
+};
+static const struct schema excode_s =
+    SCHEMA("ExitCodeMapping", excode_rows, NULL);
+
+static const struct prop exrange_rows[] = {
+    { "start", P_INT, true, INT32_MIN, INT32_MAX, NULL, NULL, NULL },
+    { "end", P_INT, true, INT32_MIN, INT32_MAX, NULL, NULL, NULL },
+    { "exitOptions", P_OBJ, true, 0, 0, &exopt_s, NULL, NULL },
+};
+static const struct schema exrange_s =
+    SCHEMA("ExitCodeRangeMapping", exrange_rows, check_range);
+
+static const struct prop exit_rows[] = {
+    { "exitCodes", P_ARR, false, 0, 1000, &excode_s, NULL, NULL },
+    { "exitCodeRanges", P_ARR, false, 0, 1000, &exrange_s, NULL, NULL },
+    { "preProcessingError", P_OBJ, false, 0, 0, &exopt_s, NULL, NULL },
+    { "fileUploadError", P_OBJ, false, 0, 0, &exopt_s, NULL, NULL },
+    { "default", P_OBJ, false, 0, 0, &exopt_s, NULL, NULL },
+};
+static const struct schema exit_s = SCHEMA("ExitConditions", exit_rows, NULL);
+
+static const struct prop affinity_rows[] = {
+    { "affinityId", P_STR, true, 1, 1024, NULL, NULL, NULL },
+};
+static const struct schema affinity_s =
+    SCHEMA("AffinityInformation", affinity_rows, NULL);
+
+/* taskIds: valid ids, at most 64,000 characters together (the spec). */
+static int check_dep_ids(const char *path, json_t *v, struct err *err)
+{
+    size_t total = 0, i;
+    json_t *e;
+
+    json_array_foreach(v, i, e)
+    {
+        total += json_string_length(e);
+        if (!spec_id_ok(json_string_value(e))) {
+            char sub[256];
+            fmt(sub, sizeof(sub), "%s[%zu]", path, i);
+            return bad_value(err, sub,
+                             "ids are 1 to 64 letters, digits, '-' or '_'");
+        }
+    }
+    if (total > SPEC_MAX_DEP_CHARS) {
+        err_set(err, ERR_INVALID, "TaskDependencyListTooLong",
+                "the task ids of '%s' exceed %d characters", path,
+                SPEC_MAX_DEP_CHARS);
+        err_add_detail(err, "PropertyName", path);
+        return -ERR_INVALID;
+    }
+    return 0;
+}
+
+static int check_dep_ranges(const char *path, json_t *v, struct err *err)
+{
+    if (json_array_size(v) > SPEC_MAX_DEP_RANGES) {
+        err_set(err, ERR_INVALID, "TaskDependencyRangesTooLong",
+                "'%s' holds more than %d ranges", path, SPEC_MAX_DEP_RANGES);
+        err_add_detail(err, "PropertyName", path);
+        return -ERR_INVALID;
+    }
+    return 0;
+}
+
+static const struct prop idrange_rows[] = {
+    { "start", P_INT, true, INT32_MIN, INT32_MAX, NULL, NULL, NULL },
+    { "end", P_INT, true, INT32_MIN, INT32_MAX, NULL, NULL, NULL },
+};
+static const struct schema idrange_s =
+    SCHEMA("TaskIdRange", idrange_rows, check_range);
+
+static const struct prop deps_rows[] = {
+    { "taskIds", P_ARR, false, 0, BIG, NULL, NULL, check_dep_ids },
+    { "taskIdRanges", P_ARR, false, 0, BIG, &idrange_s, NULL,
+      check_dep_ranges },
+};
+static const struct schema deps_s = SCHEMA("TaskDependencies", deps_rows, NULL);
+
 static const struct prop task_rows[] = {
     { "id", P_STR, true, 1, 1024, NULL, NULL, check_id },
     { "displayName", P_STR, false, 0, 1024, NULL, NULL, NULL },
     { "commandLine", P_STR, true, 1, 32768, NULL, NULL, NULL },
     { "containerSettings", P_NOTIMPL, false, 0, 0, NULL, NULL, NULL },
-    { "exitConditions", P_ANY, false, 0, 0, NULL, NULL, NULL },
+    { "exitConditions", P_OBJ, false, 0, 0, &exit_s, NULL, NULL },
     { "resourceFiles", P_ARR, false, 0, 1000, &res_s, NULL, NULL },
     { "outputFiles", P_ARR, false, 0, 1000, &out_s, NULL, NULL },
     { "environmentSettings", P_ARR, false, 0, 1000, &env_s, NULL, NULL },
-    { "affinityInfo", P_ANY, false, 0, 0, NULL, NULL, NULL },
+    { "affinityInfo", P_OBJ, false, 0, 0, &affinity_s, NULL, NULL },
     { "constraints", P_OBJ, false, 0, 0, &tcons_s, NULL, NULL },
     { "requiredSlots", P_INT, false, 1, 256, NULL, NULL, NULL },
     { "userIdentity", P_OBJ, false, 0, 0, &ident_s, NULL, NULL },
     { "multiInstanceSettings", P_NOTIMPL, false, 0, 0, NULL, NULL, NULL },
-    { "dependsOn", P_NOTIMPL, false, 0, 0, NULL, NULL, NULL },
+    { "dependsOn", P_OBJ, false, 0, 0, &deps_s, NULL, NULL },
     { "applicationPackageReferences", P_NOTIMPL, false, 0, 0, NULL, NULL,
       NULL },
     { "authenticationTokenSettings", P_NOTIMPL, false, 0, 0, NULL, NULL, NULL },
@@ -421,6 +566,8 @@ static const struct prop pool_rows[] = {
     { "metadata", P_ARR, false, 0, 1000, &meta_s, NULL, NULL },
     { "mountConfiguration", P_NOTIMPL, false, 0, 0, NULL, NULL, NULL },
     { "targetNodeCommunicationMode", P_ANY, false, 0, 0, NULL, NULL, NULL },
+    /* shoal's extension: "jointoken" pools grow by agents joining. */
+    { "x-shoal-allocation", P_ENUM, false, 0, 0, NULL, e_alloc, NULL },
 };
 static const struct schema pool_s = SCHEMA("PoolAddParameter", pool_rows, NULL);
 
@@ -478,6 +625,34 @@ static int check_poolinfo(const char *path, json_t *o, struct err *err)
 static const struct schema poolinfo_s =
     SCHEMA("PoolInformation", poolinfo_rows, check_poolinfo);
 
+/* Job preparation and release tasks (prep.c fills their defaults). */
+static const struct prop prep_rows[] = {
+    { "id", P_STR, false, 1, 1024, NULL, NULL, check_id },
+    { "commandLine", P_STR, true, 1, 32768, NULL, NULL, NULL },
+    { "containerSettings", P_NOTIMPL, false, 0, 0, NULL, NULL, NULL },
+    { "resourceFiles", P_ARR, false, 0, 1000, &res_s, NULL, NULL },
+    { "environmentSettings", P_ARR, false, 0, 1000, &env_s, NULL, NULL },
+    { "constraints", P_OBJ, false, 0, 0, &tcons_s, NULL, NULL },
+    { "waitForSuccess", P_BOOL, false, 0, 0, NULL, NULL, NULL },
+    { "userIdentity", P_OBJ, false, 0, 0, &ident_s, NULL, NULL },
+    { "rerunOnNodeRebootAfterSuccess", P_BOOL, false, 0, 0, NULL, NULL, NULL },
+};
+static const struct schema prep_s =
+    SCHEMA("JobPreparationTask", prep_rows, NULL);
+
+static const struct prop release_rows[] = {
+    { "id", P_STR, false, 1, 1024, NULL, NULL, check_id },
+    { "commandLine", P_STR, true, 1, 32768, NULL, NULL, NULL },
+    { "containerSettings", P_NOTIMPL, false, 0, 0, NULL, NULL, NULL },
+    { "resourceFiles", P_ARR, false, 0, 1000, &res_s, NULL, NULL },
+    { "environmentSettings", P_ARR, false, 0, 1000, &env_s, NULL, NULL },
+    { "maxWallClockTime", P_DUR, false, 0, 0, NULL, NULL, NULL },
+    { "retentionTime", P_DUR, false, 0, 0, NULL, NULL, NULL },
+    { "userIdentity", P_OBJ, false, 0, 0, &ident_s, NULL, NULL },
+};
+static const struct schema release_s =
+    SCHEMA("JobReleaseTask", release_rows, NULL);
+
 static const struct prop job_rows[] = {
     { "id", P_STR, true, 1, 1024, NULL, NULL, check_id },
     { "displayName", P_STR, false, 0, 1024, NULL, NULL, NULL },
@@ -488,8 +663,8 @@ static const struct prop job_rows[] = {
     { "allowTaskPreemption", P_BOOL, false, 0, 0, NULL, NULL, NULL },
     { "constraints", P_OBJ, false, 0, 0, &jcons_s, NULL, NULL },
     { "jobManagerTask", P_NOTIMPL, false, 0, 0, NULL, NULL, NULL },
-    { "jobPreparationTask", P_NOTIMPL, false, 0, 0, NULL, NULL, NULL },
-    { "jobReleaseTask", P_NOTIMPL, false, 0, 0, NULL, NULL, NULL },
+    { "jobPreparationTask", P_OBJ, false, 0, 0, &prep_s, NULL, NULL },
+    { "jobReleaseTask", P_OBJ, false, 0, 0, &release_s, NULL, NULL },
     { "commonEnvironmentSettings", P_ARR, false, 0, 1000, &env_s, NULL, NULL },
     { "poolInfo", P_OBJ, true, 0, 0, &poolinfo_s, NULL, NULL },
     { "onAllTasksComplete", P_ENUM, false, 0, 0, NULL, e_all_done, NULL },
@@ -547,6 +722,74 @@ static const struct prop task_update_rows[] = {
 };
 static const struct schema task_update_s =
     SCHEMA("TaskUpdateParameter", task_update_rows, NULL);
+
+/* Job schedules (schedule.c, schedule_api.c). */
+static int check_minute(const char *path, json_t *v, struct err *err)
+{
+    int64_t ms = 0;
+
+    timefmt_parse_duration(json_string_value(v), &ms);
+    if (ms < 60 * 1000)
+        return bad_value(err, path, "the minimum value is 1 minute");
+    return 0;
+}
+
+static const struct prop sched_time_rows[] = {
+    { "doNotRunUntil", P_STR, false, 1, 64, NULL, NULL, check_time },
+    { "doNotRunAfter", P_STR, false, 1, 64, NULL, NULL, check_time },
+    { "startWindow", P_DUR, false, 0, 0, NULL, NULL, check_minute },
+    { "recurrenceInterval", P_DUR, false, 0, 0, NULL, NULL, check_minute },
+};
+static const struct schema sched_time_s =
+    SCHEMA("Schedule", sched_time_rows, NULL);
+
+static const struct prop jobspec_rows[] = {
+    { "displayName", P_STR, false, 0, 1024, NULL, NULL, NULL },
+    { "priority", P_INT, false, INT32_MIN, INT32_MAX, NULL, NULL,
+      check_priority },
+    { "maxParallelTasks", P_INT, false, INT32_MIN, INT32_MAX, NULL, NULL,
+      check_max_parallel },
+    { "allowTaskPreemption", P_BOOL, false, 0, 0, NULL, NULL, NULL },
+    { "usesTaskDependencies", P_BOOL, false, 0, 0, NULL, NULL, NULL },
+    { "onAllTasksComplete", P_ENUM, false, 0, 0, NULL, e_all_done, NULL },
+    { "onTaskFailure", P_ENUM, false, 0, 0, NULL, e_task_fail, NULL },
+    { "networkConfiguration", P_ANY, false, 0, 0, NULL, NULL, NULL },
+    { "constraints", P_OBJ, false, 0, 0, &jcons_s, NULL, NULL },
+    { "jobManagerTask", P_NOTIMPL, false, 0, 0, NULL, NULL, NULL },
+    { "jobPreparationTask", P_OBJ, false, 0, 0, &prep_s, NULL, NULL },
+    { "jobReleaseTask", P_OBJ, false, 0, 0, &release_s, NULL, NULL },
+    { "commonEnvironmentSettings", P_ARR, false, 0, 1000, &env_s, NULL, NULL },
+    { "poolInfo", P_OBJ, true, 0, 0, &poolinfo_s, NULL, NULL },
+    { "metadata", P_ARR, false, 0, 1000, &meta_s, NULL, NULL },
+};
+static const struct schema jobspec_s =
+    SCHEMA("JobSpecification", jobspec_rows, NULL);
+
+static const struct prop sched_add_rows[] = {
+    { "id", P_STR, true, 1, 1024, NULL, NULL, check_id },
+    { "displayName", P_STR, false, 0, 1024, NULL, NULL, NULL },
+    { "schedule", P_OBJ, true, 0, 0, &sched_time_s, NULL, NULL },
+    { "jobSpecification", P_OBJ, true, 0, 0, &jobspec_s, NULL, NULL },
+    { "metadata", P_ARR, false, 0, 1000, &meta_s, NULL, NULL },
+};
+static const struct schema sched_add_s =
+    SCHEMA("JobScheduleAddParameter", sched_add_rows, NULL);
+
+static const struct prop sched_patch_rows[] = {
+    { "schedule", P_OBJ, false, 0, 0, &sched_time_s, NULL, NULL },
+    { "jobSpecification", P_OBJ, false, 0, 0, &jobspec_s, NULL, NULL },
+    { "metadata", P_ARR, false, 0, 1000, &meta_s, NULL, NULL },
+};
+static const struct schema sched_patch_s =
+    SCHEMA("JobSchedulePatchParameter", sched_patch_rows, NULL);
+
+static const struct prop sched_update_rows[] = {
+    { "schedule", P_OBJ, true, 0, 0, &sched_time_s, NULL, NULL },
+    { "jobSpecification", P_OBJ, true, 0, 0, &jobspec_s, NULL, NULL },
+    { "metadata", P_ARR, false, 0, 1000, &meta_s, NULL, NULL },
+};
+static const struct schema sched_update_s =
+    SCHEMA("JobScheduleUpdateParameter", sched_update_rows, NULL);
 
 /* ---- the walker
  * -------------------------------------------------------------------- */
@@ -848,6 +1091,24 @@ int spec_check(enum spec_kind kind, json_t *in, bool strict, json_t **out,
     }
     case SPEC_TASK_UPDATE:
         s = &task_update_s;
+        break;
+    case SPEC_NODE_REBOOT:
+        s = &reboot_s;
+        break;
+    case SPEC_NODE_DISABLE_SCHEDULING:
+        s = &node_disable_s;
+        break;
+    case SPEC_NODE_UPLOAD_LOGS:
+        s = &upload_logs_s;
+        break;
+    case SPEC_SCHEDULE_ADD:
+        s = &sched_add_s;
+        break;
+    case SPEC_SCHEDULE_PATCH:
+        s = &sched_patch_s;
+        break;
+    case SPEC_SCHEDULE_UPDATE:
+        s = &sched_update_s;
         break;
     }
     if (!json_is_object(in))

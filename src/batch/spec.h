@@ -28,10 +28,19 @@ enum spec_kind {
     SPEC_TASK_ADD,
     SPEC_TASK_COLLECTION, /* {"value":[TaskAddParameter, ...]} (<= 100) */
     SPEC_TASK_UPDATE,
+    SPEC_NODE_REBOOT,             /* NodeRebootParameter */
+    SPEC_NODE_DISABLE_SCHEDULING, /* NodeDisableSchedulingParameter */
+    SPEC_NODE_UPLOAD_LOGS,        /* UploadBatchServiceLogsConfiguration */
+    SPEC_SCHEDULE_ADD,            /* JobScheduleAddParameter */
+    SPEC_SCHEDULE_PATCH,          /* JobSchedulePatchParameter */
+    SPEC_SCHEDULE_UPDATE,         /* JobScheduleUpdateParameter */
 };
 
 #define SPEC_MAX_COLLECTION 100
 #define SPEC_ID_MAX         64
+/* dependsOn: taskIds characters in all (the spec), ranges (shoal's). */
+#define SPEC_MAX_DEP_CHARS  64000
+#define SPEC_MAX_DEP_RANGES 1000
 
 /*
  * Parse a body as one JSON object (duplicate keys rejected, nothing after

@@ -12,6 +12,7 @@
  *   batch_nodes(id PK, pool, doc)    doc: model_save_node
  *   batch_jobs(id PK, doc)           doc: model_save_job
  *   batch_tasks(id PK, job, spec, doc), index on job
+ *   batch_schedules(id PK, doc)      doc: schedule_save (step 2)
  * To change it, append a migration step; never edit a shipped one.
  *
  * Journal: records (kind, op, rowid, parent, doc, spec) are appended under
@@ -46,6 +47,7 @@
 
 #include "batch/batch.h"
 #include "batch/model.h"
+#include "batch/schedule.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -86,6 +88,8 @@ static const struct db_migration migrations[] = {
          "CREATE TABLE batch_tasks(id INTEGER PRIMARY KEY,"
          " job INTEGER NOT NULL, spec TEXT NOT NULL, doc TEXT NOT NULL);"
          "CREATE INDEX batch_tasks_job ON batch_tasks(job);" },
+    { 2, "CREATE TABLE batch_schedules(id INTEGER PRIMARY KEY,"
+         " doc TEXT NOT NULL);" },
 };
 
 int store_open(struct db *db, struct store **out, struct err *err)
@@ -137,6 +141,9 @@ static int load_table(struct store *st, struct model *m, const char *sql,
                                 spec ? spec : "{}", doc, &e);
             break;
         }
+        case STORE_SCHEDULE:
+            lrc = schedule_load(m, rowid, doc, &e);
+            break;
         }
         if (lrc < 0) {
             log_warn("batch row skipped what=%s", e.msg);
@@ -157,7 +164,7 @@ static int load_table(struct store *st, struct model *m, const char *sql,
 
 int store_load(struct store *st, struct model *m, struct err *err)
 {
-    int rc, pools = 0, nodes = 0, jobs = 0, tasks = 0;
+    int rc, pools = 0, nodes = 0, jobs = 0, tasks = 0, scheds = 0;
 
     m->loading = true;
     db_lock(st->db);
@@ -175,12 +182,17 @@ int store_load(struct store *st, struct model *m, struct err *err)
         rc = tasks = load_table(
             st, m, "SELECT id, doc, job, spec FROM batch_tasks ORDER BY id",
             STORE_TASK, err);
+    if (rc >= 0)
+        rc = scheds =
+            load_table(st, m, "SELECT id, doc FROM batch_schedules ORDER BY id",
+                       STORE_SCHEDULE, err);
     db_unlock(st->db);
     m->loading = false;
     if (rc < 0)
         return rc;
-    log_info("batch state loaded pools=%d nodes=%d jobs=%d tasks=%d", pools,
-             nodes, jobs, tasks);
+    log_info("batch state loaded pools=%d nodes=%d jobs=%d tasks=%d "
+             "schedules=%d",
+             pools, nodes, jobs, tasks, scheds);
     return 0;
 }
 
@@ -210,6 +222,9 @@ static int apply(struct store *st, const struct rec *r, struct err *err)
             break;
         case STORE_TASK:
             s = db_stmt(st->db, "DELETE FROM batch_tasks WHERE id = ?1");
+            break;
+        case STORE_SCHEDULE:
+            s = db_stmt(st->db, "DELETE FROM batch_schedules WHERE id = ?1");
             break;
         }
         sqlite3_bind_int64(s, 1, (sqlite3_int64)r->rowid);
@@ -242,6 +257,11 @@ static int apply(struct store *st, const struct rec *r, struct err *err)
             s = db_stmt(st->db,
                         "UPDATE batch_tasks SET doc = ?2 WHERE id = ?1");
         }
+        break;
+    case STORE_SCHEDULE:
+        s = db_stmt(
+            st->db,
+            "INSERT OR REPLACE INTO batch_schedules(id, doc) VALUES(?1, ?2)");
         break;
     }
     sqlite3_bind_int64(s, 1, (sqlite3_int64)r->rowid);

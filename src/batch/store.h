@@ -22,13 +22,20 @@ struct model;
  * whatever is pending in one transaction, so concurrent requests and whole
  * completion batches share one fsync.
  */
-enum store_kind { STORE_POOL, STORE_NODE, STORE_JOB, STORE_TASK };
+enum store_kind {
+    STORE_POOL,
+    STORE_NODE,
+    STORE_JOB,
+    STORE_TASK,
+    STORE_SCHEDULE,
+};
 
 struct store;
 
 /* Migrate the schema; no thread yet. */
 int store_open(struct db *db, struct store **out, struct err *err);
-/* Read every row into m (pools, nodes, jobs, tasks, in that order). */
+/* Read every row into m (pools, nodes, jobs, tasks, job schedules, in
+ * that order). */
 int store_load(struct store *st, struct model *m, struct err *err);
 /* Start the committer thread. */
 void store_start(struct store *st);

@@ -15,9 +15,17 @@
  *                         to 30 s); its runs are requeued when the new agent
  *                         syncs (agent_api.c: new boot id);
  *   pool above target, pool deleted, node removed
- *                      -> node leavingpool, runs requeued, agent SIGTERMed
+ *                      -> node leavingpool (nodeops.c: idle nodes go
+ *                         first; running tasks requeued, terminated or
+ *                         waited for, per the nodeDeallocationOption);
+ *                         once no task runs on it the agent is SIGTERMed
  *                         (SIGKILL 10 s later); once it is gone: its
  *                         directory removed, the node deleted.
+ *
+ * Remote nodes (joined with a join token, join.c) have no process here:
+ * they are never spawned, and a jointoken pool never gets nodes from us.
+ * A leaving remote node is deleted once no task runs on it and its agent
+ * was sent "stop" (or went silent).
  *
  * Crash of shoald: agents keep running (they are not killed with us).
  * Their pids are in the node documents. At start-up super_adopt() keeps an
@@ -29,9 +37,14 @@
  * stops every agent (super_stop_all); their running tasks are requeued at
  * the next start.
  *
- * Permissions: when shoald runs as root, non-admin tasks run as node.run_as.
- * The node roots must then be reachable by that user: the data directory
- * gets o+x (traverse only) and nodes_dir and node roots are 0755.
+ * TLS: with tls.cert_file the batch URL is https and each agent gets
+ * --ca tls.cert_file, so the certificate must name the address agents use
+ * (http.host, or 127.0.0.1 when that is 0.0.0.0).
+ *
+ * Permissions: when shoald runs as root, a non-admin start task runs as
+ * node.run_as and non-admin tasks as users of their own (ident.c). The node
+ * roots must then be reachable by them: the data directory gets o+x
+ * (traverse only) and nodes_dir and node roots are 0755.
  *
  * Threads: every function runs with the model lock held, from the batch
  * ticker (and start/close). posix_spawn keeps the fork cheap.
@@ -53,6 +66,7 @@
 #include <unistd.h>
 
 #include "batch/model.h"
+#include "batch/nodeops.h"
 #include "batch/sched.h"
 #include "core/buf.h"
 #include "core/codec.h"
@@ -75,6 +89,7 @@ struct super {
     char *node_bin;
     char *run_as; /* NULL unless running as root */
     char *server_url;
+    char *ca_file; /* tls.cert_file: local agents verify shoald with it */
     int64_t poll_ms;
     int64_t hb_ms;
     /* nodes being stopped: node id -> SIGTERM time; kept on the node */
@@ -119,6 +134,8 @@ int super_new(const struct config *cfg, const char *nodes_dir,
         }
         sp->run_as = xstrdup(cfg->node_run_as);
     }
+    if (cfg->tls_cert_file && cfg->tls_cert_file[0])
+        sp->ca_file = xstrdup(cfg->tls_cert_file);
     sp->poll_ms = cfg->node_poll_ms;
     sp->hb_ms = cfg->node_heartbeat_timeout_ms;
     *out = sp;
@@ -133,6 +150,7 @@ void super_free(struct super *sp)
     free(sp->node_bin);
     free(sp->run_as);
     free(sp->server_url);
+    free(sp->ca_file);
     free(sp);
 }
 
@@ -277,6 +295,10 @@ static void spawn(struct super *sp, struct model *m, struct mnode *n,
         argv[argc++] = (char *)"--run-as";
         argv[argc++] = sp->run_as;
     }
+    if (sp->ca_file) {
+        argv[argc++] = (char *)"--ca";
+        argv[argc++] = sp->ca_file;
+    }
     argv[argc] = NULL;
 
     /* The environment: ours minus any SHOAL_NODE_TOKEN, plus the token. */
@@ -399,11 +421,22 @@ static int removal_rank(const struct mnode *n)
 
 static void start_removal(struct model *m, struct mnode *n, int64_t now)
 {
-    n->removing = true;
-    model_node_set_state(m, n, NODE_LEAVING, now);
-    sched_node_lose_runs(m, n, now);
+    nodeops_remove(m, n, (enum nodeops_option)n->pool->dealloc, now);
     model_save_node(m, n);
-    log_info("node leaving pool node=%s pool=%s", n->id, n->pool->id);
+}
+
+/*
+ * A leaving remote node is gone once no task runs on it and its agent was
+ * told to stop, or cannot be told (silent past the heartbeat timeout). If
+ * the "stop" got lost, the agent's next sync finds no node (404) and it
+ * exits all the same.
+ */
+static bool remote_gone(struct super *sp, const struct mnode *n, int64_t mono)
+{
+    if (!nodeops_drained(n))
+        return false;
+    return n->stop_sent || n->state == NODE_UNUSABLE || !n->contacted ||
+           mono - n->last_seen_mono > sp->hb_ms;
 }
 
 void super_tick(struct super *sp, struct model *m, int64_t now, int64_t mono,
@@ -420,7 +453,8 @@ void super_tick(struct super *sp, struct model *m, int64_t now, int64_t mono,
         for (size_t k = 0; k < p->nnodes; k++)
             live += !p->nodes[k]->removing;
         if (p->alloc == POOL_RESIZING || p->state == POOL_DELETING) {
-            while (live < (size_t)target) {
+            /* Nodes of a jointoken pool come by themselves (join.c). */
+            while (!p->join_mode && live < (size_t)target) {
                 new_node(m, p, now);
                 live++;
             }
@@ -444,6 +478,17 @@ void super_tick(struct super *sp, struct model *m, int64_t now, int64_t mono,
             bool up = alive(n);
 
             if (n->removing) {
+                if (n->remote && !remote_gone(sp, n, mono)) {
+                    settled = false;
+                    k++;
+                    continue;
+                }
+                /* taskcompletion / retaineddata: its tasks end first. */
+                if (up && !nodeops_drained(n)) {
+                    settled = false;
+                    k++;
+                    continue;
+                }
                 if (up) {
                     if (n->stop_mono == 0) {
                         kill(n->pid, SIGTERM);
@@ -456,10 +501,12 @@ void super_tick(struct super *sp, struct model *m, int64_t now, int64_t mono,
                     k++;
                     continue;
                 }
-                *rm = xrealloc(*rm, (*nrm + 2) * sizeof(char *));
-                (*rm)[(*nrm)++] = node_root(sp, n);
-                (*rm)[(*nrm)++] =
-                    xasprintf("%s/%s/%s.log", sp->nodes_dir, p->id, n->id);
+                if (!n->remote) {
+                    *rm = xrealloc(*rm, (*nrm + 2) * sizeof(char *));
+                    (*rm)[(*nrm)++] = node_root(sp, n);
+                    (*rm)[(*nrm)++] =
+                        xasprintf("%s/%s/%s.log", sp->nodes_dir, p->id, n->id);
+                }
                 log_info("node removed node=%s pool=%s", n->id, p->id);
                 sched_wake_node(n);
                 model_event_node_removed(m, n);
@@ -478,7 +525,7 @@ void super_tick(struct super *sp, struct model *m, int64_t now, int64_t mono,
                 n->respawn_mono = mono + back;
                 model_save_node(m, n);
             }
-            if (n->pid <= 0 && mono >= n->respawn_mono)
+            if (!n->remote && n->pid <= 0 && mono >= n->respawn_mono)
                 spawn(sp, m, n, now, mono);
             if (n->state == NODE_CREATING || n->state == NODE_STARTING)
                 settled = false;

@@ -15,7 +15,20 @@
  * batch (one fsync). A collection holds at most 100 tasks and 1 MiB
  * (RequestBodyTooLarge for the whole request); a duplicate id, in the job or
  * earlier in the same request (ids compare case-insensitively), is that
- * entry's clienterror TaskExists, the others are added.
+ * entry's clienterror TaskExists, the others are added. A task whose id
+ * is its job's preparation or release task's is 409
+ * TaskIdSameAsJobPreparationTask / TaskIdSameAsJobReleaseTask (prep.c).
+ *
+ * An add is also checked against its job: dependsOn on a job without
+ * usesTaskDependencies is 400 TaskDependenciesNotSpecifiedOnJob (deps.c), a
+ * jobAction on a job whose onTaskFailure is noaction is 400
+ * InvalidPropertyValue (exitcond.c); in a collection those are the entry's
+ * clienterror. An added task registers its dependencies before it is
+ * offered to the queue, so a waiting task never runs early.
+ *
+ * Reactivate (a failed task runs again, retryCount reset): 409
+ * TaskNotCompleted, TaskSucceeded, or the job's JobCompleted /
+ * JobBeingTerminated / JobBeingDeleted; a disabled job is allowed (spec).
  *
  * Lists iterate the job's tasks in rowid order (creation order) from the
  * continuation token, evaluate $filter (odata.c) through task_prop() and
@@ -30,8 +43,11 @@
 
 #include "auth/auth.h"
 #include "batch/batchint.h"
+#include "batch/deps.h"
+#include "batch/exitcond.h"
 #include "batch/idmap.h"
 #include "batch/odata.h"
+#include "batch/prep.h"
 #include "batch/sched.h"
 #include "batch/spec.h"
 #include "batch/store.h"
@@ -73,6 +89,26 @@ static int job_accepts(const struct mjob *j, struct err *e)
     }
 }
 
+/*
+ * Task_Reactivate: only a failed task of a job that is not completed,
+ * terminating or deleting (the spec; a disabled job is fine).
+ */
+static int reactivatable(const struct mtask *t, struct err *e)
+{
+    const struct mjob *j = t->job;
+
+    if (t->state != TASK_COMPLETED)
+        return err_set(e, ERR_CONFLICT, "TaskNotCompleted",
+                       "the specified task '%s' is not completed", t->id);
+    if (t->result != RESULT_FAILURE)
+        return err_set(e, ERR_CONFLICT, "TaskSucceeded",
+                       "the specified task '%s' completed successfully", t->id);
+    if (j->state == JOB_TERMINATING || j->state == JOB_COMPLETED ||
+        j->state == JOB_DELETING)
+        return job_accepts(j, e);
+    return 0;
+}
+
 /* ---- rendering ---------------------------------------------------------- */
 
 static void render_fail(json_t *ei, const struct mfail *f)
@@ -99,10 +135,10 @@ static json_t *render(struct breq *b, const struct mtask *t, bool want_spec)
     json_t *o = json_object(), *spec = NULL, *v, *c, *ei;
     char etag[24];
     char *url = xasprintf("%s/jobs/%s/tasks/%s", b->base, t->job->id, t->id);
-    static const char *const spec_keys[] = { "exitConditions", "resourceFiles",
-                                             "outputFiles",
-                                             "environmentSettings",
-                                             "affinityInfo" };
+    static const char *const spec_keys[] = {
+        "exitConditions",      "resourceFiles", "outputFiles",
+        "environmentSettings", "affinityInfo",  "dependsOn"
+    };
 
     if (want_spec)
         spec = model_task_spec_json(t);
@@ -348,7 +384,11 @@ static void task_add(struct http_req *req, struct breq *b)
                 "the specified task '%s' already exists", id);
         goto fail;
     }
+    if (prep_task_id_check(j, id, &e) < 0 || deps_check_add(j, spec, &e) < 0 ||
+        exitcond_check_add(j, spec, &e) < 0)
+        goto fail;
     t = model_task_new(m, j, id, spec_string(spec), spec, now);
+    deps_task_added(m, t, spec);
     model_save_task_spec(m, t);
     sched_enqueue(m, t);
     url = xasprintf("%s/jobs/%s/tasks/%s", b->base, j->id, t->id);
@@ -430,17 +470,25 @@ static void task_add_collection(struct http_req *req, struct breq *b)
     json_array_foreach(list, i, v)
     {
         const char *id = json_string_value(json_object_get(v, "id"));
+        struct err te = ERR_INIT;
         struct mtask *t;
         if (idmap_put(&seen, id, v) < 0 || model_task_find(j, id)) {
-            struct err te = ERR_INIT;
             err_set(&te, ERR_CONFLICT, "TaskExists",
                     "the specified task '%s' already exists", id);
             json_array_append_new(results,
                                   add_result(b, "clienterror", id, NULL, &te));
             continue;
         }
+        if (prep_task_id_check(j, id, &te) < 0 ||
+            deps_check_add(j, v, &te) < 0 ||
+            exitcond_check_add(j, v, &te) < 0) {
+            json_array_append_new(results,
+                                  add_result(b, "clienterror", id, NULL, &te));
+            continue;
+        }
         t = model_task_new(m, j, id, specs[i], v, now);
         specs[i] = NULL;
+        deps_task_added(m, t, v);
         model_save_task_spec(m, t);
         sched_enqueue(m, t);
         json_array_append_new(results, add_result(b, "success", id, t, NULL));
@@ -670,15 +718,8 @@ static void task_one(struct http_req *req, struct breq *b)
         status = 204;
     } else if (action && str_ieq(action, "reactivate") &&
                strcmp(meth, "POST") == 0) {
-        if (t->state != TASK_COMPLETED || t->result != RESULT_FAILURE ||
-            (j->state != JOB_ACTIVE && j->state != JOB_DISABLED &&
-             j->state != JOB_DISABLING && j->state != JOB_ENABLING)) {
-            err_set(&e, ERR_CONFLICT, "OperationInvalidForCurrentState",
-                    "the task '%s' cannot be reactivated in its current "
-                    "state",
-                    t->id);
+        if (reactivatable(t, &e) < 0)
             goto fail;
-        }
         t->retry_count = 0;
         t->has_exit = false;
         t->exit_code = 0;

@@ -62,9 +62,12 @@ static const struct {
     { "endpoint", "notification endpoints (queues, webhooks)" },
 };
 
+/* shoal pool join-token (cli_pooljoin.c) */
+extern const struct cli_cmd cli_pooljoin_cmds[];
+
 static const struct cli_cmd *const tables[] = { cli_storage_cmds,
-                                                cli_batch_cmds,
-                                                cli_notify_cmds };
+                                                cli_batch_cmds, cli_notify_cmds,
+                                                cli_pooljoin_cmds };
 
 const char *cli_opt(const struct cli *cli, const char *name)
 {

@@ -73,7 +73,7 @@ static const struct config_row rows[] = {
     {"node.bin", NULL, CFG_STR, OFF(node_bin), "", 0, 0, false,
      "path of shoal-node (default: next to shoald)"},
     {"node.run_as", NULL, CFG_STR, OFF(node_run_as), "nobody", 0, 0, false,
-     "user for non-admin tasks when shoald runs as root"},
+     "user of start tasks and group of pool shared dirs (as root)"},
     {"sched.heartbeat_timeout_ms", NULL, CFG_INT,
      OFF(node_heartbeat_timeout_ms), "30000", 100, 86400000, false,
      "a node with no heartbeat for this long becomes unusable"},
@@ -93,6 +93,10 @@ static const struct config_row rows[] = {
      "3600000", 1, 86400000, false, "longest retry delay"},
     {"notify.ttl_s", NULL, CFG_INT, OFF(notify_ttl_s), "86400", 1,
      INT64_MAX, false, "undelivered notifications older than this die"},
+    {"tls.cert_file", NULL, CFG_STR, OFF(tls_cert_file), "", 0, 0, false,
+     "PEM certificate (chain): the batch port serves HTTPS, agents too"},
+    {"tls.key_file", NULL, CFG_STR, OFF(tls_key_file), "", 0, 0, false,
+     "PEM private key of tls.cert_file"},
 };
 
 static void *field(struct config *cfg, const struct config_row *r)
@@ -402,6 +406,12 @@ int config_load(struct config *cfg, int argc, char **argv)
     }
     if (!cfg->data_dir[0]) {
         fprintf(stderr, "shoald: bad value for data.dir: '' (empty)\n");
+        return 2;
+    }
+    if (!cfg->tls_cert_file[0] != !cfg->tls_key_file[0]) {
+        fprintf(stderr, "shoald: bad value for %s: '' (tls.cert_file and "
+                        "tls.key_file go together)\n",
+                cfg->tls_cert_file[0] ? "tls.key_file" : "tls.cert_file");
         return 2;
     }
     if (print) {

@@ -38,6 +38,8 @@ struct config {
     int64_t notify_backoff_base_ms; /* notify.backoff_base_ms */
     int64_t notify_backoff_cap_ms;  /* notify.backoff_cap_ms */
     int64_t notify_ttl_s;     /* notify.ttl_s */
+    char *tls_cert_file;      /* tls.cert_file: batch listener serves HTTPS */
+    char *tls_key_file;       /* tls.key_file */
 };
 
 /*

@@ -30,6 +30,10 @@
  * lost. The per-request mutex orders the two. On shutdown every suspended
  * request is resumed with shutting_down set, so handlers can answer.
  *
+ * TLS: a listener given a certificate and key (http_server_opts) serves
+ * HTTPS through MHD's GnuTLS support; the PEM texts stay in the server
+ * struct for the daemon's lifetime. Everything above works the same.
+ *
  * Ownership: req_priv owns the raw URI, path, query, params and response
  * parts; header values are borrowed from MHD and valid until done().
  */
@@ -121,6 +125,7 @@ struct http_server {
     struct req_priv *suspended;
     bool stopping;
     int port;
+    struct buf tls_cert, tls_key; /* PEM, kept for MHD's lifetime */
 };
 
 static struct req_priv *priv_of(struct http_req *req)
@@ -832,6 +837,30 @@ mhd_log(void *cls, const char *fmt, va_list ap)
     log_debug("libmicrohttpd: %s", line);
 }
 
+/* Read a PEM file (bounded) for the TLS options. */
+static int read_pem(const char *path, struct buf *out, struct err *err)
+{
+    char chunk[4096];
+    size_t n;
+    FILE *f = fopen(path, "r");
+
+    if (!f)
+        return err_set(err, ERR_INVALID, NULL, "cannot read TLS file '%s'",
+                       path);
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        if (out->len + n > (1u << 20) || buf_add(out, chunk, n) < 0) {
+            fclose(f);
+            return err_set(err, ERR_INVALID, NULL, "TLS file '%s' is too big",
+                           path);
+        }
+    }
+    fclose(f);
+    if (!strstr(out->data, "-----BEGIN "))
+        return err_set(err, ERR_INVALID, NULL, "TLS file '%s' is not PEM",
+                       path);
+    return 0;
+}
+
 int http_server_start(const struct http_service *svc,
                       const struct http_server_opts *opts,
                       struct http_server **out, struct err *err)
@@ -844,8 +873,37 @@ int http_server_start(const struct http_service *svc,
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 
+    struct MHD_OptionItem tls[3] = { { MHD_OPTION_END, 0, NULL },
+                                     { MHD_OPTION_END, 0, NULL },
+                                     { MHD_OPTION_END, 0, NULL } };
+
     s->svc = svc;
     s->opts = *opts;
+    buf_init(&s->tls_cert, 1u << 20);
+    buf_init(&s->tls_key, 1u << 20);
+    if (opts->tls_cert_file && opts->tls_cert_file[0]) {
+        if (read_pem(opts->tls_cert_file, &s->tls_cert, err) < 0 ||
+            read_pem(opts->tls_key_file ? opts->tls_key_file : "", &s->tls_key,
+                     err) < 0) {
+            buf_release(&s->tls_cert);
+            buf_release(&s->tls_key);
+            free(s);
+            return -ERR_INVALID;
+        }
+        if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+            buf_release(&s->tls_cert);
+            buf_release(&s->tls_key);
+            free(s);
+            return err_set(err, ERR_INVALID, NULL,
+                           "libmicrohttpd was built without TLS: unset "
+                           "tls.cert_file");
+        }
+        flags |= MHD_USE_TLS;
+        tls[0].option = MHD_OPTION_HTTPS_MEM_KEY;
+        tls[0].ptr_value = s->tls_key.data;
+        tls[1].option = MHD_OPTION_HTTPS_MEM_CERT;
+        tls[1].ptr_value = s->tls_cert.data;
+    }
     pthread_mutex_init(&s->mu, NULL);
     memset(&sa4, 0, sizeof(sa4));
     memset(&sa6, 0, sizeof(sa6));
@@ -860,6 +918,8 @@ int http_server_start(const struct http_service *svc,
         flags |= MHD_USE_IPv6;
     } else {
         pthread_mutex_destroy(&s->mu);
+        buf_release(&s->tls_cert);
+        buf_release(&s->tls_key);
         free(s);
         return err_set(err, ERR_INVALID, NULL,
                        "bad listen address '%s' (want an IP address)",
@@ -874,10 +934,13 @@ int http_server_start(const struct http_service *svc,
         (size_t)(128 * 1024), MHD_OPTION_NOTIFY_COMPLETED, completed_cb, s,
         MHD_OPTION_URI_LOG_CALLBACK, uri_log_cb, s,
         MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-        (unsigned)1024, MHD_OPTION_END);
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_ARRAY, tls,
+        MHD_OPTION_END);
     if (!s->d) {
         pthread_mutex_destroy(&s->mu);
+        buf_release(&s->tls_cert);
+        buf_release(&s->tls_key);
         free(s);
         return err_set(err, ERR_IO, NULL, "cannot listen on %s port %d for %s",
                        opts->host, opts->port, svc->name);
@@ -942,6 +1005,8 @@ void http_server_stop(struct http_server *s)
         usleep(10000);
     MHD_stop_daemon(s->d);
     pthread_mutex_destroy(&s->mu);
+    buf_release(&s->tls_cert);
+    buf_release(&s->tls_key);
     free(s);
 }
 

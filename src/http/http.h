@@ -176,6 +176,14 @@ struct http_server_opts {
     int threads;             /* worker threads */
     int idle_timeout_s;      /* connection idle timeout */
     enum http_flavor flavor;
+    /*
+     * HTTPS (libmicrohttpd over GnuTLS) when both are set: PEM files of
+     * the certificate (chain) and its private key, read once at start.
+     * A file that cannot be read or parsed fails the start with
+     * -ERR_INVALID naming it.
+     */
+    const char *tls_cert_file;
+    const char *tls_key_file;
 };
 int http_server_start(const struct http_service *svc,
                       const struct http_server_opts *opts,

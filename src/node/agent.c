@@ -20,6 +20,7 @@
  *             request, the worker sends a kick so the report goes out now.
  *   start     runs the start task (with its retries) once the config has
  *             arrived; its status rides on every sync.
+ *   jobtask   one per job preparation or release task (below).
  *
  * Structures: struct agent (one), struct run per attempt (rowid, attempt,
  * runner task, volatile cancel flag, report once done). All shared state is
@@ -29,6 +30,12 @@
  * pending) -> acknowledged (freed). A cancel sets the flag; the runner
  * kills the process group and the outcome is reported like any other.
  *
+ * Reboot: a response with "reboot" (the node is rebooted, nodeops.c on
+ * the server) stops the agent like a signal does, with AGENT_EXIT_REBOOT:
+ * runs and the start task are killed, and main.c re-executes the program
+ * (same pid and arguments, new boot id), which asks for its configuration
+ * and runs the start task again.
+ *
  * Failure handling: a failed exchange is retried with back-off (50 ms
  * doubling to 1 s); after each failure the server file is re-read (a new
  * shoald after a crash listens elsewhere). Unacknowledged reports stay and
@@ -36,11 +43,31 @@
  * was replaced or its node removed: exit AGENT_EXIT_REVOKED, killing the
  * runs. No contact for orphan_exit_ms: exit AGENT_EXIT_ORPHAN likewise.
  *
+ * Job preparation and release (struct jobprep per job, its two struct
+ * jobtask): an assignment may carry its job's preparation ("prep"); the
+ * first worker that needs it starts a jobtask thread for it (once per job
+ * per agent process) and, with waitForSuccess, waits for it: on failure
+ * the task is not run but reported "prepFailed" (shoald runs it
+ * elsewhere). A response's "release" starts the job's release thread,
+ * which first waits for the job's runs here to end. Each jobtask's status
+ * (state, times, exit, retries, failure) is versioned and rides on every
+ * sync ("preps") until shoald acknowledges that version ("prepAcks").
+ *
+ * Task users (when root): an assignment's userKey and groupKey (ident.c on
+ * the server) become the uid and gid the task runs as, mapped into an id
+ * window no account uses (ID_BASE, or ID_BASE_SMALL when the user
+ * namespace maps only a few ids); admin tasks run as uid 0. Every task
+ * keeps the run-as user's group as a supplementary group. There is no
+ * /etc/passwd entry for these ids: HOME is the task's wd.
+ *
  * Directories: ROOT/shared (group of the run-as user, setgid, 02775, so
  * files an admin start task puts there stay readable by task users),
  * ROOT/startup (start task), ROOT/workitems/JOB/job-1/TASK (each task;
- * runner.c creates the task directory and wd). A purge removes
- * ROOT/workitems/JOB once no run of that job is active.
+ * runner.c creates the task directory and wd), with ROOT/workitems/JOB and
+ * its job-1 owned by root and the job's group, mode 0750, so no task of
+ * another job can enter them; the job's preparation and release tasks run
+ * in job-1/PREPID and job-1/RELEASEID. A purge removes ROOT/workitems/JOB
+ * once no run, preparation or release of that job is active.
  *
  * Ownership: runs are owned by the agent list until acknowledged; workers
  * only touch their own run (and the list under mu).
@@ -105,6 +132,34 @@ struct start_status {
     char category[16], code[64], message[512];
 };
 
+/* A job preparation or release task on this node. */
+enum jt_state { JT_NONE, JT_RUNNING, JT_COMPLETED };
+
+struct jobprep;
+
+struct jobtask {
+    const char *kind; /* "prep" or "release" (the wire's) */
+    enum jt_state state;
+    bool ok;
+    int64_t start_ms, end_ms;
+    bool has_exit;
+    int exit_code, retry;
+    char category[16], code[64], message[512];
+    uint64_t version, acked; /* sent until shoald acknowledges version */
+    json_t *spec;            /* the assignment's "prep" or "release" */
+    volatile bool cancel;
+    pthread_t thread;
+    bool thread_up;
+    struct jobprep *jp;
+};
+
+struct jobprep {
+    struct jobprep *next;
+    char *job;
+    struct agent *ag;
+    struct jobtask prep, rel;
+};
+
 struct agent {
     const struct agent_opts *o;
     char *server; /* current base URL (moves with the server file) */
@@ -128,13 +183,18 @@ struct agent {
     bool has_run_as;
     uid_t uid;
     gid_t gid;
+    volatile bool start_cancel; /* kill the start task (stopping) */
+    struct jobprep *preps;      /* jobs with a preparation/release here */
+    uint64_t id_base, id_span;  /* the task user window */
     pthread_t sync_thread, start_thread, kick_thread;
     bool start_thread_up;
     bool kick_wanted; /* a worker wants the parked sync back */
     pthread_cond_t kick_cv;
 };
 
-static struct agent *g_agent; /* the one agent of the process */
+/* volatile: a store to a static nobody reads would be optimized away, and
+ * the agent, never freed, would look leaked to LeakSanitizer. */
+static struct agent *volatile g_agent; /* the one agent of the process */
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -260,6 +320,7 @@ static void *kicker(void *arg)
             base = xstrdup(ag->server);
             link_free(l);
             l = link_new(base, ag->token, ag->o->node_id);
+            link_set_ca(l, ag->o->ca_file);
         }
         pthread_mutex_unlock(&ag->mu);
         link_post(l, "/_node/v1/kick", "", 0, 5000, &status, &resp);
@@ -440,6 +501,424 @@ static void rtask_free(struct rtask *rt)
     free(rt->task_dir);
 }
 
+/* ---- task users and job directories ------------------------------------- */
+
+#define ID_BASE       1000000000ull
+#define ID_SPAN       1000000000ull
+#define ID_BASE_SMALL 40000ull
+#define ID_SPAN_SMALL 20000ull
+
+/* Does the user namespace map ids [lo, hi) (uid_map or gid_map)? */
+static bool ids_mapped(const char *path, uint64_t lo, uint64_t hi)
+{
+    char line[256];
+    FILE *f = fopen(path, "r");
+    bool ok = false;
+
+    if (!f)
+        return true; /* no user namespaces: every id is ours */
+    while (!ok && fgets(line, sizeof(line), f)) {
+        char *end;
+        uint64_t in = strtoull(line, &end, 10), n;
+        strtoull(end, &end, 10);
+        n = strtoull(end, &end, 10);
+        ok = in <= lo && n >= hi - in;
+    }
+    fclose(f);
+    return ok;
+}
+
+static void id_window(struct agent *ag)
+{
+    ag->id_base = ID_BASE;
+    ag->id_span = ID_SPAN;
+    if (!ids_mapped("/proc/self/uid_map", ID_BASE, ID_BASE + ID_SPAN) ||
+        !ids_mapped("/proc/self/gid_map", ID_BASE, ID_BASE + ID_SPAN)) {
+        ag->id_base = ID_BASE_SMALL;
+        ag->id_span = ID_SPAN_SMALL;
+    }
+}
+
+static unsigned int id_of(const struct agent *ag, json_t *key)
+{
+    return (unsigned int)(ag->id_base +
+                          (uint64_t)json_integer_value(key) % ag->id_span);
+}
+
+/* The user and groups an assignment (task, preparation, release) runs as. */
+static void ident_apply(struct agent *ag, struct rtask *rt, json_t *a)
+{
+    json_t *uk = json_object_get(a, "userKey");
+    json_t *gk = json_object_get(a, "groupKey");
+
+    if (!ag->has_run_as || !json_is_integer(uk) || !json_is_integer(gk))
+        return;
+    rt->t.uid =
+        json_is_true(json_object_get(a, "admin")) ? 0 : (uid_t)id_of(ag, uk);
+    rt->t.gid = (gid_t)id_of(ag, gk);
+    rt->t.extra_gid = ag->gid;
+}
+
+/* ROOT/workitems/JOB/job-1 (returned), with JOB and job-1 owned by root
+ * and the job's group, 0750. */
+static char *job_dirs(struct agent *ag, const char *job, json_t *a)
+{
+    char *top = xasprintf("%s/workitems/%s", ag->o->root, job);
+    char *dir = xasprintf("%s/job-1", top);
+    json_t *gk = json_object_get(a, "groupKey");
+
+    mkdir_p(dir, 0750);
+    if (ag->has_run_as && json_is_integer(gk)) {
+        gid_t g = (gid_t)id_of(ag, gk);
+        if (chown(top, 0, g) < 0 || chown(dir, 0, g) < 0)
+            log_warn("cannot chown job dir path=%s errno=%d", top, errno);
+        chmod(top, 0750);
+        chmod(dir, 0750);
+    } else {
+        chmod(top, 0755);
+        chmod(dir, 0755);
+    }
+    free(top);
+    return dir;
+}
+
+/* AZ_BATCH_JOB_PREP_DIR and AZ_BATCH_JOB_PREP_WORKING_DIR. */
+static void env_prep(struct agent *ag, struct envlist *e, const char *job,
+                     const char *prep_id)
+{
+    char *d, *wd;
+
+    if (!prep_id || !*prep_id)
+        return;
+    d = xasprintf("%s/workitems/%s/job-1/%s", ag->o->root, job, prep_id);
+    wd = xasprintf("%s/wd", d);
+    env_add(e, "AZ_BATCH_JOB_PREP_DIR", d);
+    env_add(e, "AZ_BATCH_JOB_PREP_WORKING_DIR", wd);
+    free(d);
+    free(wd);
+}
+
+/* Wait on ag->cv for at most ms (mu held). */
+static void cv_wait_ms(struct agent *ag, long ms)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += ms * 1000000L;
+    while (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&ag->cv, &ag->mu, &ts);
+}
+
+/* ---- job preparation and release tasks ---------------------------------- */
+
+static struct jobprep *jobprep_get(struct agent *ag, const char *job,
+                                   bool create)
+{
+    struct jobprep *jp;
+
+    for (jp = ag->preps; jp; jp = jp->next) {
+        if (strcmp(jp->job, job) == 0)
+            return jp;
+    }
+    if (!create)
+        return NULL;
+    jp = xcalloc(1, sizeof(*jp));
+    jp->job = xstrdup(job);
+    jp->ag = ag;
+    jp->prep.kind = "prep";
+    jp->rel.kind = "release";
+    jp->prep.jp = jp->rel.jp = jp;
+    jp->next = ag->preps;
+    ag->preps = jp;
+    return jp;
+}
+
+/* Is a run of job still going here (mu held)? */
+static bool job_busy(struct agent *ag, const char *job)
+{
+    for (struct run *r = ag->runs; r; r = r->next) {
+        if (!r->done && strcmp(r->job, job) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void *jobtask_worker(void *arg)
+{
+    struct jobtask *jt = arg;
+    struct jobprep *jp = jt->jp;
+    struct agent *ag = jp->ag;
+    bool rel = jt == &jp->rel, ok = false;
+    struct runner_result res;
+    const char *id, *prep_id;
+    char *jobdir, *dir;
+    int tries = 0, max_retry;
+    json_t *a;
+
+    pthread_mutex_lock(&ag->mu);
+    a = json_incref(jt->spec);
+    /* A release runs once the job's tasks here (being killed) are gone. */
+    while (rel && !jt->cancel && !ag->stop &&
+           (job_busy(ag, jp->job) || jp->prep.state == JT_RUNNING))
+        cv_wait_ms(ag, 200);
+    pthread_mutex_unlock(&ag->mu);
+    id = json_string_value(json_object_get(a, "id"));
+    prep_id = rel ? json_string_value(json_object_get(a, "prepId")) : id;
+    max_retry =
+        rel ? 0 : (int)json_integer_value(json_object_get(a, "retries"));
+    jobdir = job_dirs(ag, jp->job, a);
+    dir = xasprintf("%s/%s", jobdir, id);
+    memset(&res, 0, sizeof(res));
+    /* The agent stopping while a release waited: it never starts. */
+    if (jt->cancel) {
+        snprintf(res.category, sizeof(res.category), "usererror");
+        snprintf(res.code, sizeof(res.code), "TaskEnded");
+        snprintf(res.message, sizeof(res.message),
+                 "The node stopped before the task could run");
+    }
+    while (!jt->cancel) {
+        struct rtask rt;
+        int64_t wall = json_integer_value(json_object_get(a, "wallMs"));
+
+        memset(&rt, 0, sizeof(rt));
+        memset(&res, 0, sizeof(res));
+        rt.task_dir = xstrdup(dir);
+        pthread_mutex_lock(&ag->mu);
+        env_system(ag, &rt.env, dir, jp->job, id);
+        if (tries > 0) {
+            jt->retry = tries;
+            jt->start_ms = timefmt_now_ms();
+            jt->version++;
+            want_kick(ag);
+        }
+        pthread_mutex_unlock(&ag->mu);
+        env_prep(ag, &rt.env, jp->job, prep_id);
+        env_user(&rt.env, json_object_get(a, "env"));
+        rt.t.command_line = json_string_value(json_object_get(a, "cmd"));
+        rt.t.max_wall_ms = wall > 0 ? wall : 0;
+        rtask_build(ag, &rt, json_object_get(a, "res"), NULL,
+                    json_is_true(json_object_get(a, "admin")));
+        ident_apply(ag, &rt, a);
+        if (runner_run(&rt.t, &jt->cancel, &res) < 0 && !res.category[0])
+            snprintf(res.category, sizeof(res.category), "servererror");
+        rtask_free(&rt);
+        ok = res.ran && res.exit_code == 0 && !res.category[0];
+        if (ok || jt->cancel || (max_retry != -1 && tries >= max_retry))
+            break;
+        tries++;
+    }
+    pthread_mutex_lock(&ag->mu);
+    jt->state = JT_COMPLETED;
+    jt->ok = ok;
+    jt->end_ms = res.end_ms ? res.end_ms : timefmt_now_ms();
+    jt->has_exit = res.ran;
+    jt->exit_code = res.exit_code;
+    snprintf(jt->category, sizeof(jt->category), "%s",
+             res.category[0] ? res.category : (ok ? "" : "usererror"));
+    snprintf(jt->code, sizeof(jt->code), "%s",
+             res.code[0] ? res.code : (ok ? "" : "FailureExitCode"));
+    snprintf(jt->message, sizeof(jt->message), "%s",
+             res.message[0] ? res.message
+                            : (ok ? ""
+                                  : "The task process exited with an "
+                                    "unexpected exit code"));
+    jt->version++;
+    log_info("job %s task completed node=%s job=%s exit=%d ok=%s",
+             rel ? "release" : "preparation", ag->o->node_id, jp->job,
+             res.exit_code, ok ? "yes" : "no");
+    want_kick(ag);
+    pthread_cond_broadcast(&ag->cv);
+    pthread_mutex_unlock(&ag->mu);
+    json_decref(a);
+    free(dir);
+    free(jobdir);
+    return NULL;
+}
+
+/* Start jt with spec (mu held). */
+static void jobtask_start(struct agent *ag, struct jobtask *jt, json_t *spec)
+{
+    json_decref(jt->spec);
+    jt->spec = json_incref(spec);
+    jt->state = JT_RUNNING;
+    jt->ok = false;
+    jt->start_ms = timefmt_now_ms();
+    jt->retry = 0;
+    jt->category[0] = '\0';
+    jt->version++;
+    if (pthread_create(&jt->thread, NULL, jobtask_worker, jt) == 0) {
+        jt->thread_up = true;
+    } else {
+        jt->state = JT_COMPLETED;
+        jt->end_ms = jt->start_ms;
+        snprintf(jt->category, sizeof(jt->category), "servererror");
+        snprintf(jt->code, sizeof(jt->code), "Unknown");
+        snprintf(jt->message, sizeof(jt->message),
+                 "the node could not start a thread");
+    }
+    want_kick(ag);
+}
+
+/*
+ * A task whose assignment carries its job's preparation: start that here
+ * if nobody has, and with waitForSuccess wait for it. false when the task
+ * must not run: *prep_failed (the preparation failed: shoald runs the task
+ * elsewhere) or cancelled meanwhile (*res says TaskEnded).
+ */
+static bool await_prep(struct agent *ag, struct run *r, json_t *a,
+                       struct runner_result *res, bool *prep_failed)
+{
+    json_t *p = json_object_get(a, "prep");
+    struct jobprep *jp;
+    bool wait, go = true;
+
+    *prep_failed = false;
+    if (!json_is_object(p))
+        return true;
+    wait = !json_is_false(json_object_get(p, "wait"));
+    pthread_mutex_lock(&ag->mu);
+    jp = jobprep_get(ag, r->job, true);
+    if (jp->prep.state == JT_NONE)
+        jobtask_start(ag, &jp->prep, p);
+    while (wait && jp->prep.state != JT_COMPLETED && !r->cancel && !ag->stop)
+        cv_wait_ms(ag, 200);
+    if (wait && jp->prep.state == JT_COMPLETED && !jp->prep.ok) {
+        *prep_failed = true;
+        go = false;
+    } else if (wait && jp->prep.state != JT_COMPLETED) {
+        snprintf(res->category, sizeof(res->category), "usererror");
+        snprintf(res->code, sizeof(res->code), "TaskEnded");
+        snprintf(res->message, sizeof(res->message),
+                 "Task Was Ended by User Request");
+        res->cancelled = true;
+        go = false;
+    }
+    pthread_mutex_unlock(&ag->mu);
+    return go;
+}
+
+/* Is there preparation or release news for shoald (mu held)? */
+static bool prep_news(struct agent *ag)
+{
+    for (struct jobprep *jp = ag->preps; jp; jp = jp->next) {
+        if ((jp->prep.state != JT_NONE && jp->prep.version != jp->prep.acked) ||
+            (jp->rel.state != JT_NONE && jp->rel.version != jp->rel.acked))
+            return true;
+    }
+    return false;
+}
+
+static void prep_record(json_t *arr, const struct jobprep *jp,
+                        const struct jobtask *jt)
+{
+    json_t *o;
+
+    if (jt->state == JT_NONE || jt->version == jt->acked)
+        return;
+    o = json_object();
+    json_object_set_new(o, "job", json_string(jp->job));
+    json_object_set_new(o, "kind", json_string(jt->kind));
+    json_object_set_new(o, "n", json_integer((json_int_t)jt->version));
+    json_object_set_new(
+        o, "state",
+        json_string(jt->state == JT_COMPLETED ? "completed" : "running"));
+    json_object_set_new(o, "start", json_integer(jt->start_ms));
+    json_object_set_new(o, "retry", json_integer(jt->retry));
+    if (jt->state == JT_COMPLETED) {
+        json_object_set_new(o, "end", json_integer(jt->end_ms));
+        if (jt->has_exit)
+            json_object_set_new(o, "exit", json_integer(jt->exit_code));
+        if (jt->category[0]) {
+            json_t *f = json_object();
+            json_object_set_new(f, "category", json_string(jt->category));
+            json_object_set_new(f, "code", json_string(jt->code));
+            json_object_set_new(f, "message", json_string(jt->message));
+            json_object_set_new(o, "fail", f);
+        }
+    }
+    json_array_append_new(arr, o);
+}
+
+/* The "preps" of a sync request (mu held). */
+static json_t *prep_records(struct agent *ag)
+{
+    json_t *arr = json_array();
+
+    for (struct jobprep *jp = ag->preps; jp; jp = jp->next) {
+        prep_record(arr, jp, &jp->prep);
+        prep_record(arr, jp, &jp->rel);
+    }
+    return arr;
+}
+
+/* Apply "prepAcks" and "release" of a response (mu held). */
+static void prep_apply(struct agent *ag, json_t *resp)
+{
+    size_t i;
+    json_t *v;
+
+    json_array_foreach(json_object_get(resp, "prepAcks"), i, v)
+    {
+        const char *job = json_string_value(json_array_get(v, 0));
+        const char *kind = json_string_value(json_array_get(v, 1));
+        uint64_t n = (uint64_t)json_integer_value(json_array_get(v, 2));
+        struct jobprep *jp = job ? jobprep_get(ag, job, false) : NULL;
+        struct jobtask *jt;
+        if (!jp || !kind)
+            continue;
+        jt = strcmp(kind, "release") == 0 ? &jp->rel : &jp->prep;
+        if (jt->version == n)
+            jt->acked = n;
+    }
+    json_array_foreach(json_object_get(resp, "release"), i, v)
+    {
+        const char *job = json_string_value(json_object_get(v, "job"));
+        struct jobprep *jp;
+        if (!job || !json_string_value(json_object_get(v, "cmd")) ||
+            !json_string_value(json_object_get(v, "id")))
+            continue;
+        jp = jobprep_get(ag, job, true);
+        if (jp->rel.state == JT_NONE)
+            jobtask_start(ag, &jp->rel, v);
+        else if (jp->rel.version == jp->rel.acked)
+            jp->rel.version++; /* shoald missed it: say it again */
+    }
+}
+
+/* Is a preparation or release of job running here (mu held)? */
+static bool prep_busy(struct agent *ag, const char *job, size_t len)
+{
+    for (struct jobprep *jp = ag->preps; jp; jp = jp->next) {
+        if (strlen(jp->job) == len && strncmp(jp->job, job, len) == 0)
+            return jp->prep.state == JT_RUNNING || jp->rel.state == JT_RUNNING;
+    }
+    return false;
+}
+
+/* The job was purged: forget its preparation and release (mu held; their
+ * threads have finished, see prep_busy). */
+static void prep_forget(struct agent *ag, const char *job)
+{
+    for (struct jobprep **pp = &ag->preps; *pp; pp = &(*pp)->next) {
+        struct jobprep *jp = *pp;
+        if (strcmp(jp->job, job) != 0)
+            continue;
+        *pp = jp->next;
+        if (jp->prep.thread_up)
+            pthread_join(jp->prep.thread, NULL);
+        if (jp->rel.thread_up)
+            pthread_join(jp->rel.thread, NULL);
+        json_decref(jp->prep.spec);
+        json_decref(jp->rel.spec);
+        free(jp->job);
+        free(jp);
+        return;
+    }
+}
+
 /* ---- workers ----------------------------------------------------------------
  */
 
@@ -473,21 +952,25 @@ static void *worker(void *arg)
     json_t *a = r->spec;
     char *jobdir;
     int64_t wall = json_integer_value(json_object_get(a, "wallMs"));
+    bool prep_failed = false;
 
     memset(&rt, 0, sizeof(rt));
     memset(&res, 0, sizeof(res));
-    jobdir = xasprintf("%s/workitems/%s/job-1", ag->o->root, r->job);
-    mkdir_p(jobdir, 0755);
+    jobdir = job_dirs(ag, r->job, a);
     rt.task_dir = xasprintf("%s/%s", jobdir, r->task);
     pthread_mutex_lock(&ag->mu);
     env_system(ag, &rt.env, rt.task_dir, r->job, r->task);
     pthread_mutex_unlock(&ag->mu);
+    env_prep(ag, &rt.env, r->job,
+             json_string_value(json_object_get(a, "prepId")));
     env_user(&rt.env, json_object_get(a, "env"));
     rt.t.command_line = json_string_value(json_object_get(a, "cmd"));
     rt.t.max_wall_ms = wall > 0 ? wall : 0;
     rtask_build(ag, &rt, json_object_get(a, "res"), json_object_get(a, "out"),
                 json_is_true(json_object_get(a, "admin")));
-    if (runner_run(&rt.t, &r->cancel, &res) < 0 && !res.category[0])
+    ident_apply(ag, &rt, a);
+    if (await_prep(ag, r, a, &res, &prep_failed) &&
+        runner_run(&rt.t, &r->cancel, &res) < 0 && !res.category[0])
         snprintf(res.category, sizeof(res.category), "servererror");
     if (!res.end_ms)
         res.end_ms = timefmt_now_ms();
@@ -496,6 +979,8 @@ static void *worker(void *arg)
 
     pthread_mutex_lock(&ag->mu);
     r->report = report_of(r, &res);
+    if (prep_failed)
+        json_object_set_new(r->report, "prepFailed", json_true());
     r->done = true;
     want_kick(ag);
     pthread_cond_broadcast(&ag->cv);
@@ -533,7 +1018,6 @@ static void *start_worker(void *arg)
     for (;;) {
         struct rtask rt;
         struct runner_result res;
-        volatile bool cancel = false;
         bool done;
 
         memset(&rt, 0, sizeof(rt));
@@ -549,7 +1033,7 @@ static void *start_worker(void *arg)
         rt.t.command_line =
             json_string_value(json_object_get(st, "commandLine"));
         rtask_build(ag, &rt, json_object_get(st, "resourceFiles"), NULL, admin);
-        if (runner_run(&rt.t, &cancel, &res) < 0 && !res.category[0])
+        if (runner_run(&rt.t, &ag->start_cancel, &res) < 0 && !res.category[0])
             snprintf(res.category, sizeof(res.category), "servererror");
         rtask_free(&rt);
         done = res.ran && res.exit_code == 0 && !res.category[0];
@@ -609,13 +1093,14 @@ static int free_slots(struct agent *ag)
     return (total > 0 ? total : 1) - used;
 }
 
+/* Reports, or preparation/release news, to send (mu held). */
 static bool has_reports(struct agent *ag)
 {
     for (struct run *r = ag->runs; r; r = r->next) {
         if (r->done)
             return true;
     }
-    return false;
+    return prep_news(ag);
 }
 
 /*
@@ -660,7 +1145,8 @@ static json_t *build_request(struct agent *ag, bool *wait_out)
         }
     }
     wait = json_array_size(reports) == 0 && ag->have_config &&
-           json_array_size(ag->purged) == 0 && free_slots(ag) > 0;
+           json_array_size(ag->purged) == 0 && free_slots(ag) > 0 &&
+           !prep_news(ag);
     json_object_set_new(o, "v", json_integer(PROTO_VERSION));
     json_object_set_new(o, "node", json_string(ag->o->node_id));
     json_object_set_new(o, "boot", json_string(ag->boot));
@@ -689,6 +1175,7 @@ static json_t *build_request(struct agent *ag, bool *wait_out)
     }
     json_object_set_new(o, "startTask", st);
     json_object_set(o, "purged", ag->purged);
+    json_object_set_new(o, "preps", prep_records(ag));
     *wait_out = wait;
     return o;
 }
@@ -699,6 +1186,8 @@ static bool purge_busy(struct agent *ag, const char *what)
     const char *slash = strchr(what, '/');
     size_t jl = slash ? (size_t)(slash - what) : strlen(what);
 
+    if (!slash && prep_busy(ag, what, jl))
+        return true;
     for (struct run *r = ag->runs; r; r = r->next) {
         if (r->done || strlen(r->job) != jl || strncmp(r->job, what, jl) != 0)
             continue;
@@ -739,6 +1228,8 @@ static char *next_purge(struct agent *ag)
         if (!purge_busy(ag, ag->purges[i])) {
             char *job = ag->purges[i];
             ag->purges[i] = ag->purges[--ag->npurges];
+            if (!strchr(job, '/'))
+                prep_forget(ag, job);
             return job;
         }
     }
@@ -801,7 +1292,7 @@ static void apply_response(struct agent *ag, json_t *resp)
         uint32_t att = (uint32_t)json_integer_value(json_array_get(v, 1));
         for (struct run *r = ag->runs; r; r = r->next) {
             if (r->rowid == rowid && r->attempt == att)
-                r->cancel = true;
+                __atomic_store_n(&r->cancel, true, __ATOMIC_RELEASE);
         }
     }
     list = json_object_get(resp, "assign");
@@ -851,8 +1342,13 @@ static void apply_response(struct agent *ag, json_t *resp)
         ag->purges = xrealloc(ag->purges, (ag->npurges + 1) * sizeof(char *));
         ag->purges[ag->npurges++] = xstrdup(job);
     }
+    prep_apply(ag, resp);
     if (json_is_true(json_object_get(resp, "stop")))
-        request_stop(ag, AGENT_EXIT_OK);
+        request_stop(ag, AGENT_EXIT_REMOVED);
+    /* The node reboots: kill everything, then main re-executes us, which
+     * gives a new boot id and runs the start task again. */
+    if (json_is_true(json_object_get(resp, "reboot")))
+        request_stop(ag, AGENT_EXIT_REBOOT);
 }
 
 static void *sync_loop(void *arg)
@@ -862,6 +1358,7 @@ static void *sync_loop(void *arg)
     int64_t backoff = BACKOFF_MIN_MS, last_ok = timefmt_mono_ms();
     long poll_ms = 20000;
 
+    link_set_ca(l, ag->o->ca_file);
     for (;;) {
         json_t *req, *resp;
         char *body;
@@ -971,12 +1468,20 @@ static void stop_runs(struct agent *ag)
     int64_t deadline = timefmt_mono_ms() + STOP_WAIT_MS;
 
     pthread_mutex_lock(&ag->mu);
+    __atomic_store_n(&ag->start_cancel, true, __ATOMIC_RELEASE);
     for (struct run *r = ag->runs; r; r = r->next)
-        r->cancel = true;
+        __atomic_store_n(&r->cancel, true, __ATOMIC_RELEASE);
+    for (struct jobprep *jp = ag->preps; jp; jp = jp->next) {
+        __atomic_store_n(&jp->prep.cancel, true, __ATOMIC_RELEASE);
+        __atomic_store_n(&jp->rel.cancel, true, __ATOMIC_RELEASE);
+    }
     for (;;) {
         bool busy = false;
         for (struct run *r = ag->runs; r; r = r->next)
             busy = busy || !r->done;
+        for (struct jobprep *jp = ag->preps; jp; jp = jp->next)
+            busy = busy || jp->prep.state == JT_RUNNING ||
+                   jp->rel.state == JT_RUNNING;
         if (!busy || timefmt_mono_ms() > deadline)
             break;
         pthread_mutex_unlock(&ag->mu);
@@ -1037,6 +1542,7 @@ int agent_run(const struct agent_opts *o)
         ag->uid = pw->pw_uid;
         ag->gid = pw->pw_gid;
     }
+    id_window(ag);
     if (setup_dirs(ag) < 0) {
         fprintf(stderr, "shoal-node: cannot use root directory '%s'\n",
                 o->root);

@@ -21,14 +21,20 @@ struct agent_opts {
     const char *run_as;     /* user for non-admin tasks (root only) */
     int64_t orphan_exit_ms; /* give up after this long without shoald;
                                <= 0: never */
+    const char *ca_file;    /* PEM to verify an https server; NULL: the
+                               system's CAs */
 };
 
 /* Exit statuses of agent_run (and of the shoal-node process). */
 enum agent_exit {
-    AGENT_EXIT_OK = 0,      /* stopped by a signal or by the server */
+    AGENT_EXIT_OK = 0,      /* stopped by a signal */
     AGENT_EXIT_FATAL = 1,   /* bad setup (root dir, user) */
     AGENT_EXIT_REVOKED = 3, /* token refused or node gone */
     AGENT_EXIT_ORPHAN = 4,  /* shoald unreachable past orphan_exit_ms */
+    AGENT_EXIT_REBOOT = 5,  /* the server asked for a reboot: the runs are
+                               killed; the caller re-executes the agent */
+    AGENT_EXIT_REMOVED = 6, /* the server said "stop": the node left its
+                               pool */
 };
 
 /*

@@ -4,6 +4,10 @@
  * Purpose: POST small JSON documents to shoald's /_node/v1/... with the
  * agent's bearer token and node id, over one kept-alive connection.
  *
+ * TLS: an https base URL is verified (peer and host name) against the
+ * system's CAs, or the PEM file given with link_set_ca (shoal-node --ca:
+ * shoald's own certificate when it is self-signed).
+ *
  * Structures: struct link holds a libcurl easy handle, the base URL and
  * the header list (Content-Type, Authorization: Bearer, X-Shoal-Node, and
  * an empty Expect so curl never waits for 100-continue). Responses are
@@ -80,6 +84,12 @@ void link_free(struct link *l)
     curl_slist_free_all(l->hdrs);
     free(l->base);
     free(l);
+}
+
+void link_set_ca(struct link *l, const char *ca_file)
+{
+    if (ca_file && *ca_file)
+        curl_easy_setopt(l->h, CURLOPT_CAINFO, ca_file);
 }
 
 void link_set_base(struct link *l, const char *base_url)

@@ -18,6 +18,9 @@ struct link;
 struct link *link_new(const char *base_url, const char *token,
                       const char *node_id);
 void link_free(struct link *l);
+/* Verify an https server with the certificates in PEM file ca_file (NULL:
+ * the system's). */
+void link_set_ca(struct link *l, const char *ca_file);
 /* Point at another server (after re-reading the server file). */
 void link_set_base(struct link *l, const char *base_url);
 const char *link_base(const struct link *l);

@@ -1309,6 +1309,8 @@ struct launch {
     bool run_as;
     uid_t uid;
     gid_t gid;
+    gid_t groups[2]; /* gid, then the extra group if any */
+    size_t ngroups;
 };
 
 static void strv_free(char **v)
@@ -1503,7 +1505,7 @@ static void child_run(struct launch *l)
     if (chdir(l->wd) < 0)
         child_report(w, LAUNCH_SETUP, errno);
     if (l->run_as) {
-        if (setgroups(1, &l->gid) < 0 || setgid(l->gid) < 0 ||
+        if (setgroups(l->ngroups, l->groups) < 0 || setgid(l->gid) < 0 ||
             setuid(l->uid) < 0)
             child_report(w, LAUNCH_SETUP, errno);
     }
@@ -1589,6 +1591,10 @@ static int launch_prepare(struct run *r, struct launch *l)
     l->run_as = r->t->run_as;
     l->uid = r->t->uid;
     l->gid = r->t->gid;
+    l->groups[0] = r->t->gid;
+    l->ngroups = 1;
+    if (r->t->extra_gid && r->t->extra_gid != r->t->gid)
+        l->groups[l->ngroups++] = r->t->extra_gid;
     l->max_fd = 65536;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
         rl.rlim_cur < 65536)

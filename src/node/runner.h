@@ -66,6 +66,8 @@ struct runner_task {
     bool run_as;              /* drop to uid/gid (shoald runs as root) */
     uid_t uid;
     gid_t gid;
+    gid_t extra_gid;          /* with run_as: a supplementary group besides
+                                 gid (the pool's shared group); 0 = none */
 };
 
 struct runner_result {
@@ -113,7 +115,8 @@ struct runner_result {
  *     runs with CURLOPT_NOSIGNAL, so TLS writes to a closed peer can raise
  *     it). Tasks get default dispositions and an empty signal mask.
  *   - With run_as the caller must be root; task_dir becomes group t->gid,
- *     mode 0750, and wd owner t->uid:t->gid, mode 0770.
+ *     mode 0750, and wd owner t->uid:t->gid, mode 0770. The process runs
+ *     as t->uid with groups t->gid (and t->extra_gid when not 0).
  *   - res->message never contains a URL's query (SAS signatures).
  */
 int runner_run(const struct runner_task *t, const volatile bool *cancel,

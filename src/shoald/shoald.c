@@ -7,7 +7,8 @@
  * else DATA/account.key, created with a random key on first start, mode
  * 0600), the database (DATA/meta.db), the services (blob, queue, batch and
  * notify, whose routes front the batch listener; each migrates its
- * schema and recovers what a crash left), the three listeners, then
+ * schema and recovers what a crash left), the three listeners (the batch
+ * one over HTTPS when tls.cert_file and tls.key_file are set), then
  * DATA/ports ("blob=N\nqueue=N\nbatch=N\n", written to a temp file and
  * renamed, so its presence means every listener is up: the readiness signal
  * tests wait for), then the services' background work.
@@ -260,6 +261,9 @@ int main(int argc, char **argv)
         goto fail;
     opts.flavor = HTTP_BATCH;
     opts.port = (int)cfg.batch_port;
+    /* tls.cert_file: HTTPS on the batch port (REST and node protocol). */
+    opts.tls_cert_file = cfg.tls_cert_file;
+    opts.tls_key_file = cfg.tls_key_file;
     if (http_server_start(
             notify_wrap_service(notify, batch_service_http(batch), &auth),
             &opts, &servers[2], &err) < 0)

@@ -222,7 +222,7 @@ static void test_routes(void **state)
     r = call("GET", "/nosuch", "api-version=" API, API_Q, NULL, true, NULL);
     assert_int_equal(r.status, 404);
     resp_free(&r);
-    r = call("GET", "/jobschedules", "api-version=" API, API_Q, NULL, true,
+    r = call("GET", "/certificates", "api-version=" API, API_Q, NULL, true,
              NULL);
     assert_int_equal(r.status, 501);
     assert_string_equal(code_of(&r), "NotImplemented");

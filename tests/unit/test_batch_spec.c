@@ -276,8 +276,9 @@ static const struct bad_case bads[] = {
       "\"imageName\":\"i\"}}",
       "NotImplemented", "containerSettings" },
     { SPEC_TASK_ADD,
-      "{\"id\":\"a\",\"commandLine\":\"x\",\"dependsOn\":{\"taskIds\":[\"b\"]}}",
-      "NotImplemented", "dependsOn" },
+      "{\"id\":\"a\",\"commandLine\":\"x\",\"dependsOn\":{\"taskIdRanges\":"
+      "[{\"start\":2,\"end\":1}]}}",
+      "InvalidPropertyValue", "dependsOn.taskIdRanges[0]" },
     { SPEC_JOB_ADD,
       "{\"id\":\"j\",\"poolInfo\":{\"autoPoolSpecification\":{"
       "\"poolLifetimeOption\":\"job\"}}}",

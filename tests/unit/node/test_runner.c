@@ -979,6 +979,41 @@ static void test_run_as(void **state)
     free(dir);
 }
 
+/* A supplementary group besides gid (extra_gid), and none when 0. */
+static void test_run_as_groups(void **state)
+{
+    char *dir;
+    struct runner_task t;
+    struct runner_result res;
+    char *out;
+
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    dir = new_task_dir();
+    t = simple_task(dir, "/bin/sh -c 'id -u; id -G'");
+    t.run_as = true;
+    t.uid = 1000000007;
+    t.gid = 1000000008;
+    t.extra_gid = 65534;
+    assert_int_equal(runner_run(&t, NULL, &res), 0);
+    assert_int_equal(res.exit_code, 0);
+    out = slurp_in(dir, "stdout.txt");
+    assert_string_equal(out, "1000000007\n1000000008 65534\n");
+    free(out);
+    free(dir);
+    dir = new_task_dir();
+    t = simple_task(dir, "/bin/sh -c 'id -G'");
+    t.run_as = true;
+    t.uid = 1000000007;
+    t.gid = 1000000008;
+    assert_int_equal(runner_run(&t, NULL, &res), 0);
+    out = slurp_in(dir, "stdout.txt");
+    assert_string_equal(out, "1000000008\n");
+    free(out);
+    free(dir);
+}
+
 /* ------------------------------------------------------------------------
  * Resource files
  */
@@ -1555,6 +1590,7 @@ int main(void)
         cmocka_unit_test(test_program_not_found),
         cmocka_unit_test(test_bad_command_line),
         cmocka_unit_test(test_run_as),
+        cmocka_unit_test(test_run_as_groups),
         cmocka_unit_test(test_download_http),
         cmocka_unit_test(test_download_failures),
         cmocka_unit_test(test_download_refused_connection),
