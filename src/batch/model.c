@@ -370,8 +370,8 @@ static void picture(const struct mjob *j, struct batch_job_picture *p)
     p->terminate_reason = j->terminate_reason;
     p->user_terminated = j->user_terminated;
     p->assigned = j->assigned;
-    p->running =
-        (uint64_t)(j->counts[TASK_RUNNING] + j->counts[TASK_PREPARING]);
+    /* A preparing task is assigned, not yet running: Scheduled (§2.4). */
+    p->running = (uint64_t)j->counts[TASK_RUNNING];
     p->failed = (uint64_t)j->failed;
 }
 
