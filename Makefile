@@ -140,15 +140,15 @@ $(BIN)/notify-example: $(wildcard examples/notify/*.c) $(LIBSHOAL_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $(filter %.c,$^) $(LIBSHOAL_A) $(LDFLAGS) $(LIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c tests/lib/unit.h $(LIBSHOALD)
+$(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/lib/*.h) $(LIBSHOALD)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/lib -o $@ $< $(LIBSHOALD) $(LDFLAGS) $(LIBS) $(CMOCKA_LIBS)
 
-$(BUILD)/tests/client/%: tests/unit/client/%.c tests/lib/unit.h $(LIBSHOAL_A)
+$(BUILD)/tests/client/%: tests/unit/client/%.c $(wildcard tests/lib/*.h) $(LIBSHOAL_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/lib -o $@ $< $(LIBSHOAL_A) $(LDFLAGS) $(LIBS) $(CMOCKA_LIBS)
 
-$(BUILD)/tests/node/%: tests/unit/node/%.c tests/lib/unit.h $(NODE_LIB_OBJ) $(LIBSHOALD)
+$(BUILD)/tests/node/%: tests/unit/node/%.c $(wildcard tests/lib/*.h) $(NODE_LIB_OBJ) $(LIBSHOALD)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/lib -o $@ $< $(NODE_LIB_OBJ) $(LIBSHOALD) $(LDFLAGS) $(LIBS) $(CMOCKA_LIBS)
 

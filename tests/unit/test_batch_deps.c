@@ -26,86 +26,24 @@
 #include "core/timefmt.h"
 #include "db/db.h"
 
+#include "batch_fx.h"
+
 #define BIG_N 100000
-
-struct fx {
-    char dir[64];
-    char *path;
-    struct db *db;
-    struct store *st;
-    struct model m;
-};
-
-static void fx_open(struct fx *f)
-{
-    struct err e = ERR_INIT;
-
-    assert_int_equal(db_open(f->path, false, &f->db, &e), 0);
-    assert_int_equal(store_open(f->db, &f->st, &e), 0);
-    model_init(&f->m, f->st);
-    assert_int_equal(store_load(f->st, &f->m, &e), 0);
-    store_start(f->st);
-}
-
-static void fx_close(struct fx *f)
-{
-    store_close(f->st);
-    model_release(&f->m);
-    db_close(f->db);
-}
 
 static int setup(void **state)
 {
-    struct fx *f = xcalloc(1, sizeof(*f));
-
-    snprintf(f->dir, sizeof(f->dir), "/tmp/shoal-deps-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    f->path = xasprintf("%s/meta.db", f->dir);
-    fx_open(f);
-    *state = f;
+    *state = batch_fx_new("deps", 0);
     return 0;
 }
 
 static int teardown(void **state)
 {
-    struct fx *f = *state;
-    char *p;
-
-    fx_close(f);
-    unlink(f->path);
-    p = xasprintf("%s-wal", f->path);
-    unlink(p);
-    free(p);
-    p = xasprintf("%s-shm", f->path);
-    unlink(p);
-    free(p);
-    rmdir(f->dir);
-    free(f->path);
-    free(f);
+    batch_fx_free(*state);
     return 0;
 }
 
-static struct mpool *pool(struct fx *f, const char *id, int slots)
-{
-    json_t *spec = json_pack("{s:s, s:s, s:i}", "id", id, "vmSize", "x",
-                             "taskSlotsPerNode", slots);
-    struct mpool *p = model_pool_new(&f->m, "acct", id, spec, 1000);
-
-    model_save_pool(&f->m, p);
-    return p;
-}
-
-static struct mnode *node(struct fx *f, struct mpool *p, const char *id)
-{
-    struct mnode *n = model_node_new(&f->m, p, id, 1000);
-
-    n->state = NODE_IDLE;
-    model_save_node(&f->m, n);
-    return n;
-}
-
 /* A job on pool "p"; deps: usesTaskDependencies; on_fail: onTaskFailure. */
-static struct mjob *job(struct fx *f, const char *id, bool deps,
+static struct mjob *job(struct batch_fx *f, const char *id, bool deps,
                         const char *on_fail)
 {
     json_t *spec = json_pack("{s:s, s:{s:s}, s:b}", "id", id, "poolInfo",
@@ -120,7 +58,7 @@ static struct mjob *job(struct fx *f, const char *id, bool deps,
 }
 
 /* Add a task the way task_api.c does: create, register, save, offer. */
-static struct mtask *task(struct fx *f, struct mjob *j, const char *id,
+static struct mtask *task(struct batch_fx *f, struct mjob *j, const char *id,
                           const char *extra)
 {
     char *spec = xasprintf("{\"id\":\"%s\",\"commandLine\":\"x\"%s%s}", id,
@@ -137,7 +75,7 @@ static struct mtask *task(struct fx *f, struct mjob *j, const char *id,
     return t;
 }
 
-static void finish_run(struct fx *f, struct mrun *r, bool ran, int code,
+static void finish_run(struct batch_fx *f, struct mrun *r, bool ran, int code,
                        const char *fail_code)
 {
     struct sched_outcome o;
@@ -154,14 +92,14 @@ static void finish_run(struct fx *f, struct mrun *r, bool ran, int code,
     sched_run_finished(&f->m, r, &o, 4000);
 }
 
-static void finish(struct fx *f, struct mtask *t, bool ran, int code)
+static void finish(struct batch_fx *f, struct mtask *t, bool ran, int code)
 {
     assert_non_null(t->run);
     finish_run(f, t->run, ran, code, NULL);
 }
 
 /* Assign up to max tasks to n; returns the ids, space separated. */
-static char *assign(struct fx *f, struct mnode *n, size_t max)
+static char *assign(struct batch_fx *f, struct mnode *n, size_t max)
 {
     struct mrun **runs = NULL;
     size_t nr = 0, cap = 0;
@@ -175,7 +113,7 @@ static char *assign(struct fx *f, struct mnode *n, size_t max)
     return buf_detach(&b, NULL);
 }
 
-static void expect_assign(struct fx *f, struct mnode *n, size_t max,
+static void expect_assign(struct batch_fx *f, struct mnode *n, size_t max,
                           const char *want)
 {
     char *got = assign(f, n, max);
@@ -189,7 +127,7 @@ static void expect_assign(struct fx *f, struct mnode *n, size_t max,
  * exit 0; order[] gets the tasks in the order they were started. Returns
  * how many ran.
  */
-static size_t drain(struct fx *f, struct mnode *n, struct mtask **order,
+static size_t drain(struct batch_fx *f, struct mnode *n, struct mtask **order,
                     size_t max)
 {
     size_t total = 0;
@@ -212,7 +150,7 @@ static size_t drain(struct fx *f, struct mnode *n, struct mtask **order,
     }
 }
 
-static void save_wait(struct fx *f)
+static void save_wait(struct batch_fx *f)
 {
     struct err e = ERR_INIT;
 
@@ -221,10 +159,10 @@ static void save_wait(struct fx *f)
 
 /* ---- graphs at scale: operations, not time ----------------------------- */
 
-static void chain(struct fx *f, bool reverse)
+static void chain(struct batch_fx *f, bool reverse)
 {
-    struct mpool *p = pool(f, "p", 1);
-    struct mnode *n = node(f, p, "n1");
+    struct mpool *p = batch_fx_pool(f, "p", 1);
+    struct mnode *n = batch_fx_node(f, p, "n1");
     struct mjob *j = job(f, "j", true, NULL);
     struct mtask **order = xcalloc(BIG_N, sizeof(*order));
     char id[32], extra[64];
@@ -264,9 +202,9 @@ static void test_chain_reverse(void **state)
 
 static void test_fanout(void **state)
 {
-    struct fx *f = *state;
-    struct mpool *p = pool(f, "p", 256);
-    struct mnode *n = node(f, p, "n1");
+    struct batch_fx *f = *state;
+    struct mpool *p = batch_fx_pool(f, "p", 256);
+    struct mnode *n = batch_fx_node(f, p, "n1");
     struct mjob *j = job(f, "j", true, NULL);
     const char *dep = "\"dependsOn\":{\"taskIds\":[\"root\"]}";
     struct mtask *root;
@@ -293,9 +231,9 @@ static void test_fanout(void **state)
 
 static void test_ranges(void **state)
 {
-    struct fx *f = *state;
-    struct mpool *p = pool(f, "p", 1);
-    struct mnode *n = node(f, p, "n1");
+    struct batch_fx *f = *state;
+    struct mpool *p = batch_fx_pool(f, "p", 1);
+    struct mnode *n = batch_fx_node(f, p, "n1");
     struct mjob *j = job(f, "j", true, NULL);
     struct mtask *join, *huge, *t;
     char id[32], extra[96];
@@ -347,9 +285,9 @@ static void test_ranges(void **state)
 
 static void test_diamond(void **state)
 {
-    struct fx *f = *state;
-    struct mpool *p = pool(f, "p", 4);
-    struct mnode *n = node(f, p, "n1");
+    struct batch_fx *f = *state;
+    struct mpool *p = batch_fx_pool(f, "p", 4);
+    struct mnode *n = batch_fx_node(f, p, "n1");
     struct mjob *j = job(f, "j", true, NULL);
     struct mtask *a, *b, *c, *d;
 
@@ -373,7 +311,7 @@ static void test_diamond(void **state)
 }
 
 /* Task_Reactivate as task_api.c does it. */
-static void reactivate(struct fx *f, struct mtask *t)
+static void reactivate(struct batch_fx *f, struct mtask *t)
 {
     t->retry_count = 0;
     t->has_exit = false;
@@ -389,9 +327,9 @@ static void reactivate(struct fx *f, struct mtask *t)
 
 static void test_failure_blocks_satisfy_releases(void **state)
 {
-    struct fx *f = *state;
-    struct mpool *p = pool(f, "p", 4);
-    struct mnode *n = node(f, p, "n1");
+    struct batch_fx *f = *state;
+    struct mpool *p = batch_fx_pool(f, "p", 4);
+    struct mnode *n = batch_fx_node(f, p, "n1");
     struct mjob *j = job(f, "j", true, NULL);
     struct mtask *a, *b, *s, *s2, *z, *z2, *e;
 
@@ -438,9 +376,9 @@ static void test_failure_blocks_satisfy_releases(void **state)
 /* A terminated dependent keeps waiting; reactivated, it still waits. */
 static void test_terminated_dependent(void **state)
 {
-    struct fx *f = *state;
-    struct mpool *p = pool(f, "p", 1);
-    struct mnode *n = node(f, p, "n1");
+    struct batch_fx *f = *state;
+    struct mpool *p = batch_fx_pool(f, "p", 1);
+    struct mnode *n = batch_fx_node(f, p, "n1");
     struct mjob *j = job(f, "j", true, NULL);
     struct mtask *a, *b;
 
@@ -477,7 +415,7 @@ struct xcase {
 
 static void test_exit_options(void **state)
 {
-    struct fx *f = *state;
+    struct batch_fx *f = *state;
     struct mjob *j = job(f, "j", true, NULL);
     const char *xc =
         "\"exitConditions\":{"
@@ -539,7 +477,7 @@ static void test_exit_options(void **state)
 
 static void test_add_checks(void **state)
 {
-    struct fx *f = *state;
+    struct batch_fx *f = *state;
     struct mjob *plain = job(f, "plain", false, NULL);
     struct mjob *acts = job(f, "acts", true, "performexitoptionsjobaction");
     json_t *dep = json_loads("{\"dependsOn\":{\"taskIds\":[\"a\"]}}", 0, NULL);
@@ -572,9 +510,9 @@ static void test_add_checks(void **state)
 
 static void test_job_actions(void **state)
 {
-    struct fx *f = *state;
-    struct mpool *p = pool(f, "p", 4);
-    struct mnode *n = node(f, p, "n1");
+    struct batch_fx *f = *state;
+    struct mpool *p = batch_fx_pool(f, "p", 4);
+    struct mnode *n = batch_fx_node(f, p, "n1");
     struct mjob *quiet = job(f, "quiet", false, NULL);
     struct mjob *term = job(f, "term", false, "performexitoptionsjobaction");
     struct mjob *dis = job(f, "dis", false, "performexitoptionsjobaction");
@@ -611,9 +549,9 @@ static void test_job_actions(void **state)
 
 static void test_recover(void **state)
 {
-    struct fx *f = *state;
-    struct mpool *p = pool(f, "p", 4);
-    struct mnode *n = node(f, p, "n1");
+    struct batch_fx *f = *state;
+    struct mpool *p = batch_fx_pool(f, "p", 4);
+    struct mnode *n = batch_fx_node(f, p, "n1");
     struct mjob *j = job(f, "j", true, NULL);
     struct mtask *a, *x;
 
@@ -632,8 +570,8 @@ static void test_recover(void **state)
     pthread_mutex_unlock(&f->m.mu);
     save_wait(f);
 
-    fx_close(f);
-    fx_open(f);
+    batch_fx_close(f);
+    batch_fx_open(f);
     sched_recover(&f->m, timefmt_mono_ms());
     pthread_mutex_lock(&f->m.mu);
     j = model_job_find(&f->m, "acct", "j");
@@ -661,10 +599,10 @@ static void test_recover(void **state)
 
 static void test_affinity(void **state)
 {
-    struct fx *f = *state;
-    struct mpool *p = pool(f, "p", 2);
-    struct mnode *n1 = node(f, p, "n1");
-    struct mnode *n2 = node(f, p, "n2");
+    struct batch_fx *f = *state;
+    struct mpool *p = batch_fx_pool(f, "p", 2);
+    struct mnode *n1 = batch_fx_node(f, p, "n1");
+    struct mnode *n2 = batch_fx_node(f, p, "n2");
     struct mjob *j = job(f, "j", false, NULL);
     const char *to2 = "\"affinityInfo\":{\"affinityId\":\"TVM:n2\"}";
 
@@ -691,9 +629,9 @@ static void test_affinity(void **state)
 
 static void test_required_slots(void **state)
 {
-    struct fx *f = *state;
-    struct mpool *p = pool(f, "p", 4);
-    struct mnode *n = node(f, p, "n1");
+    struct batch_fx *f = *state;
+    struct mpool *p = batch_fx_pool(f, "p", 4);
+    struct mnode *n = batch_fx_node(f, p, "n1");
     struct mjob *j = job(f, "j", false, NULL);
     struct mtask *wide, *three, *two;
 

@@ -24,40 +24,12 @@
 #include "core/mem.h"
 #include "db/db.h"
 
-struct fx {
-    char dir[64];
-    char *path;
-    struct db *db;
-    struct store *st;
-    struct model m;
-};
-
-static void fx_open(struct fx *f)
-{
-    struct err e = ERR_INIT;
-
-    assert_int_equal(db_open(f->path, false, &f->db, &e), 0);
-    assert_int_equal(store_open(f->db, &f->st, &e), 0);
-    model_init(&f->m, f->st);
-    assert_int_equal(store_load(f->st, &f->m, &e), 0);
-    store_start(f->st);
-}
-
-static void fx_close(struct fx *f)
-{
-    store_close(f->st);
-    model_release(&f->m);
-    db_close(f->db);
-}
+#include "batch_fx.h"
 
 static int setup(void **state)
 {
-    struct fx *f = xcalloc(1, sizeof(*f));
+    struct batch_fx *f = batch_fx_new("nodeops", 0);
 
-    snprintf(f->dir, sizeof(f->dir), "/tmp/shoal-nodeops-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    f->path = xasprintf("%s/meta.db", f->dir);
-    fx_open(f);
     pthread_mutex_lock(&f->m.mu);
     *state = f;
     return 0;
@@ -65,44 +37,14 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    struct fx *f = *state;
-    char *p;
+    struct batch_fx *f = *state;
 
     pthread_mutex_unlock(&f->m.mu);
-    fx_close(f);
-    unlink(f->path);
-    p = xasprintf("%s-wal", f->path);
-    unlink(p);
-    free(p);
-    p = xasprintf("%s-shm", f->path);
-    unlink(p);
-    free(p);
-    rmdir(f->dir);
-    free(f->path);
-    free(f);
+    batch_fx_free(f);
     return 0;
 }
 
-static struct mpool *pool(struct fx *f, const char *id, int slots)
-{
-    json_t *spec = json_pack("{s:s, s:s, s:i}", "id", id, "vmSize", "x",
-                             "taskSlotsPerNode", slots);
-    struct mpool *p = model_pool_new(&f->m, "acct", id, spec, 1000);
-
-    model_save_pool(&f->m, p);
-    return p;
-}
-
-static struct mnode *node(struct fx *f, struct mpool *p, const char *id)
-{
-    struct mnode *n = model_node_new(&f->m, p, id, 1000);
-
-    n->state = NODE_IDLE;
-    model_save_node(&f->m, n);
-    return n;
-}
-
-static struct mjob *job(struct fx *f, const char *id, const char *pool_id)
+static struct mjob *job(struct batch_fx *f, const char *id, const char *pool_id)
 {
     json_t *spec =
         json_pack("{s:s, s:{s:s}}", "id", id, "poolInfo", "poolId", pool_id);
@@ -112,7 +54,7 @@ static struct mjob *job(struct fx *f, const char *id, const char *pool_id)
     return j;
 }
 
-static struct mtask *task(struct fx *f, struct mjob *j, const char *id)
+static struct mtask *task(struct batch_fx *f, struct mjob *j, const char *id)
 {
     char *spec = xasprintf("{\"id\":\"%s\",\"commandLine\":\"x\"}", id);
     struct mtask *t = model_task_new(&f->m, j, id, spec, NULL, 2000);
@@ -122,7 +64,7 @@ static struct mtask *task(struct fx *f, struct mjob *j, const char *id)
     return t;
 }
 
-static size_t assign(struct fx *f, struct mnode *n)
+static size_t assign(struct batch_fx *f, struct mnode *n)
 {
     struct mrun **runs = NULL;
     size_t nr = 0, cap = 0;
@@ -132,7 +74,7 @@ static size_t assign(struct fx *f, struct mnode *n)
     return nr;
 }
 
-static void finish(struct fx *f, struct mtask *t)
+static void finish(struct batch_fx *f, struct mtask *t)
 {
     struct sched_outcome o;
 
@@ -169,9 +111,9 @@ static void test_option_names(void **state)
 
 static void test_reboot_states(void **state)
 {
-    struct fx *f = *state;
-    struct mpool *p = pool(f, "p", 1);
-    struct mnode *n = node(f, p, "n1");
+    struct batch_fx *f = *state;
+    struct mpool *p = batch_fx_pool(f, "p", 1);
+    struct mnode *n = batch_fx_node(f, p, "n1");
     struct err e = ERR_INIT;
 
     assert_int_equal(nodeops_reboot(&f->m, n, NODEOPS_REQUEUE, 5000, &e), 0);
@@ -207,9 +149,9 @@ static void test_reboot_states(void **state)
 
 static void test_reboot_options(void **state)
 {
-    struct fx *f = *state;
-    struct mpool *p = pool(f, "p", 1);
-    struct mnode *n = node(f, p, "n1");
+    struct batch_fx *f = *state;
+    struct mpool *p = batch_fx_pool(f, "p", 1);
+    struct mnode *n = batch_fx_node(f, p, "n1");
     struct mjob *j = job(f, "j", "p");
     struct mtask *a = task(f, j, "a");
     struct mtask *b;
@@ -268,9 +210,9 @@ static void test_reboot_options(void **state)
 
 static void test_disable_enable(void **state)
 {
-    struct fx *f = *state;
-    struct mpool *p = pool(f, "p", 2);
-    struct mnode *n = node(f, p, "n1");
+    struct batch_fx *f = *state;
+    struct mpool *p = batch_fx_pool(f, "p", 2);
+    struct mnode *n = batch_fx_node(f, p, "n1");
     struct mjob *j = job(f, "j", "p");
     struct mtask *a = task(f, j, "a"), *b;
     struct err e = ERR_INIT;
@@ -316,10 +258,10 @@ static void test_disable_enable(void **state)
 
 static void test_remove(void **state)
 {
-    struct fx *f = *state;
-    struct mpool *p = pool(f, "p", 1);
-    struct mnode *n = node(f, p, "n1");
-    struct mnode *n2 = node(f, p, "n2");
+    struct batch_fx *f = *state;
+    struct mpool *p = batch_fx_pool(f, "p", 1);
+    struct mnode *n = batch_fx_node(f, p, "n1");
+    struct mnode *n2 = batch_fx_node(f, p, "n2");
     struct mjob *j = job(f, "j", "p");
     struct mtask *a = task(f, j, "a"), *b = task(f, j, "b");
 
@@ -346,10 +288,10 @@ static void test_remove(void **state)
 
 static void test_round_trip(void **state)
 {
-    struct fx *f = *state;
-    struct mpool *p = pool(f, "jp", 1);
-    struct mnode *n = node(f, p, "r1");
-    struct mnode *l = node(f, p, "l1");
+    struct batch_fx *f = *state;
+    struct mpool *p = batch_fx_pool(f, "jp", 1);
+    struct mnode *n = batch_fx_node(f, p, "r1");
+    struct mnode *l = batch_fx_node(f, p, "l1");
     struct err e = ERR_INIT;
 
     json_object_set_new(p->spec, "x-shoal-allocation",
@@ -368,8 +310,8 @@ static void test_round_trip(void **state)
     (void)l;
     pthread_mutex_unlock(&f->m.mu);
     assert_int_equal(store_wait(f->st, store_last_ticket(f->st), &e), 0);
-    fx_close(f);
-    fx_open(f);
+    batch_fx_close(f);
+    batch_fx_open(f);
     pthread_mutex_lock(&f->m.mu);
     p = model_pool_find(&f->m, "acct", "jp");
     assert_non_null(p);

@@ -24,83 +24,26 @@
 #include "core/mem.h"
 #include "db/db.h"
 
-struct fx {
-    char dir[64];
-    char *path;
-    struct db *db;
-    struct store *st;
-    struct model m;
-};
-
-static void fx_open(struct fx *f)
-{
-    struct err e = ERR_INIT;
-
-    assert_int_equal(db_open(f->path, false, &f->db, &e), 0);
-    assert_int_equal(store_open(f->db, &f->st, &e), 0);
-    model_init(&f->m, f->st);
-    assert_int_equal(store_load(f->st, &f->m, &e), 0);
-    store_start(f->st);
-}
-
-static void fx_close(struct fx *f)
-{
-    struct err e = ERR_INIT;
-
-    assert_int_equal(store_wait(f->st, store_last_ticket(f->st), &e), 0);
-    store_close(f->st);
-    model_release(&f->m);
-    db_close(f->db);
-}
+#include "batch_fx.h"
 
 static int setup(void **state)
 {
-    struct fx *f = xcalloc(1, sizeof(*f));
-
-    snprintf(f->dir, sizeof(f->dir), "/tmp/shoal-prep-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    f->path = xasprintf("%s/meta.db", f->dir);
-    fx_open(f);
-    *state = f;
+    *state = batch_fx_new("prep", BATCH_FX_WAIT);
     return 0;
 }
 
 static int teardown(void **state)
 {
-    struct fx *f = *state;
-    char *p;
-
-    fx_close(f);
-    unlink(f->path);
-    p = xasprintf("%s-wal", f->path);
-    unlink(p);
-    free(p);
-    p = xasprintf("%s-shm", f->path);
-    unlink(p);
-    free(p);
-    rmdir(f->dir);
-    free(f->path);
-    free(f);
+    batch_fx_free(*state);
     return 0;
-}
-
-static struct mnode *node(struct fx *f, struct mpool *p, const char *id)
-{
-    struct mnode *n = model_node_new(&f->m, p, id, 1000);
-
-    n->state = NODE_IDLE;
-    model_save_node(&f->m, n);
-    return n;
 }
 
 /* A pool of two one-slot nodes and a job with prep (waitForSuccess) and
  * release, normalized as job_api.c does. */
-static struct mjob *setup_job(struct fx *f, struct mnode **n1,
+static struct mjob *setup_job(struct batch_fx *f, struct mnode **n1,
                               struct mnode **n2)
 {
-    json_t *ps = json_pack("{s:s, s:s, s:i}", "id", "p", "vmSize", "x",
-                           "taskSlotsPerNode", 1);
-    struct mpool *p = model_pool_new(&f->m, "acct", "p", ps, 1000);
+    struct mpool *p = batch_fx_pool(f, "p", 1);
     json_t *js =
         json_pack("{s:s, s:{s:s}, s:{s:s}, s:{s:s}}", "id", "j", "poolInfo",
                   "poolId", "p", "jobPreparationTask", "commandLine", "prep",
@@ -108,16 +51,15 @@ static struct mjob *setup_job(struct fx *f, struct mnode **n1,
     struct err e = ERR_INIT;
     struct mjob *j;
 
-    model_save_pool(&f->m, p);
-    *n1 = node(f, p, "n1");
-    *n2 = node(f, p, "n2");
+    *n1 = batch_fx_node(f, p, "n1");
+    *n2 = batch_fx_node(f, p, "n2");
     assert_int_equal(prep_spec_normalize(js, &e), 0);
     j = model_job_new(&f->m, "acct", "j", js, 1000);
     model_save_job(&f->m, j);
     return j;
 }
 
-static struct mtask *task(struct fx *f, struct mjob *j, const char *id)
+static struct mtask *task(struct batch_fx *f, struct mjob *j, const char *id)
 {
     char *spec = xasprintf("{\"id\":\"%s\",\"commandLine\":\"x\"}", id);
     struct mtask *t = model_task_new(&f->m, j, id, spec, NULL, 2000);
@@ -127,7 +69,7 @@ static struct mtask *task(struct fx *f, struct mjob *j, const char *id)
     return t;
 }
 
-static size_t assign(struct fx *f, struct mnode *n, struct mrun **out)
+static size_t assign(struct batch_fx *f, struct mnode *n, struct mrun **out)
 {
     struct mrun **runs = NULL;
     size_t nr = 0, cap = 0;
@@ -140,7 +82,7 @@ static size_t assign(struct fx *f, struct mnode *n, struct mrun **out)
 }
 
 /* The agent on n reports its preparation or release of j. */
-static void report(struct fx *f, struct mnode *n, const char *kind,
+static void report(struct batch_fx *f, struct mnode *n, const char *kind,
                    const char *state, int exit_code)
 {
     json_t *preps =
@@ -203,7 +145,7 @@ static void test_spec(void **state)
 
 static void test_gate_and_release(void **state)
 {
-    struct fx *f = *state;
+    struct batch_fx *f = *state;
     struct mnode *n1, *n2;
     struct mjob *j = setup_job(f, &n1, &n2);
     struct mtask *a = task(f, j, "a"), *b = task(f, j, "b");
@@ -281,8 +223,8 @@ static void test_gate_and_release(void **state)
     assert_int_equal(j->state, JOB_COMPLETED);
 
     /* Reload: the records come back. */
-    fx_close(f);
-    fx_open(f);
+    batch_fx_close(f);
+    batch_fx_open(f);
     j = model_job_find(&f->m, "acct", "j");
     assert_non_null(j->prep);
     assert_int_equal(j->prep->n, 2);
@@ -298,7 +240,7 @@ static void test_gate_and_release(void **state)
 
 static void test_release_node_gone(void **state)
 {
-    struct fx *f = *state;
+    struct batch_fx *f = *state;
     struct mnode *n1, *n2;
     struct mjob *j = setup_job(f, &n1, &n2);
     struct mtask *a = task(f, j, "a");
@@ -319,7 +261,7 @@ static void test_release_node_gone(void **state)
 
 static void test_reboot(void **state)
 {
-    struct fx *f = *state;
+    struct batch_fx *f = *state;
     struct mnode *n1, *n2;
     struct mjob *j = setup_job(f, &n1, &n2);
     struct mrun *r;

@@ -24,83 +24,21 @@
 #include "core/timefmt.h"
 #include "db/db.h"
 
-struct fx {
-    char dir[64];
-    char *path;
-    struct db *db;
-    struct store *st;
-    struct model m;
-};
-
-static void fx_open(struct fx *f)
-{
-    struct err e = ERR_INIT;
-
-    assert_int_equal(db_open(f->path, false, &f->db, &e), 0);
-    assert_int_equal(store_open(f->db, &f->st, &e), 0);
-    model_init(&f->m, f->st);
-    assert_int_equal(store_load(f->st, &f->m, &e), 0);
-    store_start(f->st);
-}
-
-static void fx_close(struct fx *f)
-{
-    store_close(f->st);
-    model_release(&f->m);
-    db_close(f->db);
-}
+#include "batch_fx.h"
 
 static int setup(void **state)
 {
-    struct fx *f = xcalloc(1, sizeof(*f));
-
-    snprintf(f->dir, sizeof(f->dir), "/tmp/shoal-sched-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    f->path = xasprintf("%s/meta.db", f->dir);
-    fx_open(f);
-    *state = f;
+    *state = batch_fx_new("sched", 0);
     return 0;
 }
 
 static int teardown(void **state)
 {
-    struct fx *f = *state;
-    char *p;
-
-    fx_close(f);
-    unlink(f->path);
-    p = xasprintf("%s-wal", f->path);
-    unlink(p);
-    free(p);
-    p = xasprintf("%s-shm", f->path);
-    unlink(p);
-    free(p);
-    rmdir(f->dir);
-    free(f->path);
-    free(f);
+    batch_fx_free(*state);
     return 0;
 }
 
-static struct mpool *pool(struct fx *f, const char *id, int slots)
-{
-    json_t *spec = json_pack("{s:s, s:s, s:i}", "id", id, "vmSize", "x",
-                             "taskSlotsPerNode", slots);
-    struct mpool *p = model_pool_new(&f->m, "acct", id, spec, 1000);
-
-    model_save_pool(&f->m, p);
-    return p;
-}
-
-static struct mnode *node(struct fx *f, struct mpool *p, const char *id)
-{
-    struct mnode *n = model_node_new(&f->m, p, id, 1000);
-
-    n->state = NODE_IDLE;
-    model_save_node(&f->m, n);
-    return n;
-}
-
-static struct mjob *job(struct fx *f, const char *id, const char *pool_id,
+static struct mjob *job(struct batch_fx *f, const char *id, const char *pool_id,
                         int prio)
 {
     json_t *spec = json_pack("{s:s, s:{s:s}, s:i}", "id", id, "poolInfo",
@@ -111,7 +49,7 @@ static struct mjob *job(struct fx *f, const char *id, const char *pool_id,
     return j;
 }
 
-static struct mtask *task(struct fx *f, struct mjob *j, const char *id,
+static struct mtask *task(struct batch_fx *f, struct mjob *j, const char *id,
                           const char *extra)
 {
     char *spec = xasprintf("{\"id\":\"%s\",\"commandLine\":\"x\"%s%s}", id,
@@ -124,7 +62,7 @@ static struct mtask *task(struct fx *f, struct mjob *j, const char *id,
 }
 
 /* Assign up to max tasks to n; returns the ids, space separated. */
-static char *assign(struct fx *f, struct mnode *n, size_t max)
+static char *assign(struct batch_fx *f, struct mnode *n, size_t max)
 {
     struct mrun **runs = NULL;
     size_t nr = 0, cap = 0;
@@ -138,7 +76,7 @@ static char *assign(struct fx *f, struct mnode *n, size_t max)
     return buf_detach(&b, NULL);
 }
 
-static void finish(struct fx *f, struct mtask *t, bool ran, int code)
+static void finish(struct batch_fx *f, struct mtask *t, bool ran, int code)
 {
     struct sched_outcome o;
 
@@ -151,7 +89,7 @@ static void finish(struct fx *f, struct mtask *t, bool ran, int code)
     sched_run_finished(&f->m, t->run, &o, 4000);
 }
 
-static void expect_assign(struct fx *f, struct mnode *n, size_t max,
+static void expect_assign(struct batch_fx *f, struct mnode *n, size_t max,
                           const char *want)
 {
     char *got = assign(f, n, max);
@@ -162,9 +100,9 @@ static void expect_assign(struct fx *f, struct mnode *n, size_t max,
 
 static void test_priority_then_arrival(void **state)
 {
-    struct fx *f = *state;
-    struct mpool *p = pool(f, "p", 1);
-    struct mnode *n = node(f, p, "n1");
+    struct batch_fx *f = *state;
+    struct mpool *p = batch_fx_pool(f, "p", 1);
+    struct mnode *n = batch_fx_node(f, p, "n1");
     struct mjob *lo = job(f, "lo", "p", 0), *hi = job(f, "hi", "p", 5);
     struct mtask *a0 = task(f, lo, "a0", NULL);
     struct mtask *a1 = task(f, lo, "a1", NULL);
@@ -196,9 +134,9 @@ static void test_priority_then_arrival(void **state)
 
 static void test_slots(void **state)
 {
-    struct fx *f = *state;
-    struct mpool *p = pool(f, "p", 3);
-    struct mnode *n = node(f, p, "n1");
+    struct batch_fx *f = *state;
+    struct mpool *p = batch_fx_pool(f, "p", 3);
+    struct mnode *n = batch_fx_node(f, p, "n1");
     struct mjob *j = job(f, "j", "p", 0);
     struct mtask *big = task(f, j, "big", "\"requiredSlots\":2");
     struct mtask *s1 = task(f, j, "s1", NULL);
@@ -220,9 +158,9 @@ static void test_slots(void **state)
 
 static void test_retry_and_requeue(void **state)
 {
-    struct fx *f = *state;
-    struct mpool *p = pool(f, "p", 1);
-    struct mnode *n = node(f, p, "n1");
+    struct batch_fx *f = *state;
+    struct mpool *p = batch_fx_pool(f, "p", 1);
+    struct mnode *n = batch_fx_node(f, p, "n1");
     struct mjob *j = job(f, "j", "p", 0);
     struct mtask *t =
         task(f, j, "t", "\"constraints\":{\"maxTaskRetryCount\":1}");
@@ -277,9 +215,9 @@ static void test_retry_and_requeue(void **state)
 
 static void test_terminate_and_auto_complete(void **state)
 {
-    struct fx *f = *state;
-    struct mpool *p = pool(f, "p", 2);
-    struct mnode *n = node(f, p, "n1");
+    struct batch_fx *f = *state;
+    struct mpool *p = batch_fx_pool(f, "p", 2);
+    struct mnode *n = batch_fx_node(f, p, "n1");
     struct mjob *j = job(f, "j", "p", 0);
     struct mtask *a = task(f, j, "a", NULL);
     struct mtask *b = task(f, j, "b", NULL);
@@ -311,9 +249,9 @@ static void test_terminate_and_auto_complete(void **state)
 
 static void test_disabled_job_not_scheduled(void **state)
 {
-    struct fx *f = *state;
-    struct mpool *p = pool(f, "p", 1);
-    struct mnode *n = node(f, p, "n1");
+    struct batch_fx *f = *state;
+    struct mpool *p = batch_fx_pool(f, "p", 1);
+    struct mnode *n = batch_fx_node(f, p, "n1");
     struct mjob *j = job(f, "j", "p", 0);
 
     task(f, j, "a", NULL);
@@ -328,9 +266,9 @@ static void test_disabled_job_not_scheduled(void **state)
 
 static void test_many_in_order(void **state)
 {
-    struct fx *f = *state;
-    struct mpool *p = pool(f, "p", 1);
-    struct mnode *n = node(f, p, "n1");
+    struct batch_fx *f = *state;
+    struct mpool *p = batch_fx_pool(f, "p", 1);
+    struct mnode *n = batch_fx_node(f, p, "n1");
     struct mjob *js[5];
     int last_prio = 1 << 30;
     uint64_t last_seq = 0;
@@ -367,9 +305,9 @@ static void test_many_in_order(void **state)
 
 static void test_round_trip(void **state)
 {
-    struct fx *f = *state;
-    struct mpool *p = pool(f, "p", 2);
-    struct mnode *n = node(f, p, "n1");
+    struct batch_fx *f = *state;
+    struct mpool *p = batch_fx_pool(f, "p", 2);
+    struct mnode *n = batch_fx_node(f, p, "n1");
     struct mjob *j = job(f, "Job", "p", 3);
     struct mtask *a, *b, *c;
     struct err e = ERR_INIT;
@@ -388,8 +326,8 @@ static void test_round_trip(void **state)
     pthread_mutex_unlock(&f->m.mu);
     assert_int_equal(store_wait(f->st, store_last_ticket(f->st), &e), 0);
 
-    fx_close(f);
-    fx_open(f);
+    batch_fx_close(f);
+    batch_fx_open(f);
     sched_recover(&f->m, timefmt_mono_ms());
     pthread_mutex_lock(&f->m.mu);
     j = model_job_find(&f->m, "acct", "job"); /* case-insensitive */
@@ -478,7 +416,7 @@ static void on_committed(void *ctx)
 
 static void test_events(void **state)
 {
-    struct fx *f = *state;
+    struct batch_fx *f = *state;
     struct evlog log;
     struct batch_event_sink sink = { on_event, on_committed, &log };
     struct err e = ERR_INIT;
@@ -505,7 +443,7 @@ static void test_events(void **state)
     pthread_mutex_init(&log.mu, NULL);
     store_set_sink(f->st, &sink);
     pthread_mutex_lock(&f->m.mu);
-    p = pool(f, "p", 1);
+    p = batch_fx_pool(f, "p", 1);
     n = model_node_new(&f->m, p, "n1", 1000);
     model_node_set_state(&f->m, n, NODE_IDLE, 1000);
     j = job(f, "j", "p", 0);

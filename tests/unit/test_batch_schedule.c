@@ -25,6 +25,8 @@
 #include "core/timefmt.h"
 #include "db/db.h"
 
+#include "batch_fx.h"
+
 #define MIN (60 * 1000ll)
 #define T0  1700000000000ll /* an arbitrary "now" */
 
@@ -200,68 +202,20 @@ static void test_times_of(void **state)
 
 /* ---- in a model --------------------------------------------------------- */
 
-struct fx {
-    char dir[64];
-    char *path;
-    struct db *db;
-    struct store *st;
-    struct model m;
-};
-
-static void fx_open(struct fx *f)
-{
-    struct err e = ERR_INIT;
-
-    assert_int_equal(db_open(f->path, false, &f->db, &e), 0);
-    assert_int_equal(store_open(f->db, &f->st, &e), 0);
-    model_init(&f->m, f->st);
-    assert_int_equal(store_load(f->st, &f->m, &e), 0);
-    store_start(f->st);
-}
-
-static void fx_close(struct fx *f)
-{
-    struct err e = ERR_INIT;
-
-    assert_int_equal(store_wait(f->st, store_last_ticket(f->st), &e), 0);
-    store_close(f->st);
-    model_release(&f->m);
-    db_close(f->db);
-}
-
 static int setup(void **state)
 {
-    struct fx *f = xcalloc(1, sizeof(*f));
-
-    snprintf(f->dir, sizeof(f->dir), "/tmp/shoal-schedule-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    f->path = xasprintf("%s/meta.db", f->dir);
-    fx_open(f);
-    *state = f;
+    *state = batch_fx_new("schedule", BATCH_FX_WAIT);
     return 0;
 }
 
 static int teardown(void **state)
 {
-    struct fx *f = *state;
-    char *p;
-
-    fx_close(f);
-    unlink(f->path);
-    p = xasprintf("%s-wal", f->path);
-    unlink(p);
-    free(p);
-    p = xasprintf("%s-shm", f->path);
-    unlink(p);
-    free(p);
-    rmdir(f->dir);
-    free(f->path);
-    free(f);
+    batch_fx_free(*state);
     return 0;
 }
 
 /* schedule_tick takes the lock itself; tests run single-threaded. */
-static struct mschedule *add(struct fx *f, const char *id, json_t *sched,
+static struct mschedule *add(struct batch_fx *f, const char *id, json_t *sched,
                              int64_t now)
 {
     json_t *spec =
@@ -271,7 +225,7 @@ static struct mschedule *add(struct fx *f, const char *id, json_t *sched,
     return schedule_new(&f->m, "acct", id, spec, now);
 }
 
-static size_t jobs_of(struct fx *f, const struct mschedule *s)
+static size_t jobs_of(struct batch_fx *f, const struct mschedule *s)
 {
     size_t n = 0;
 
@@ -282,7 +236,7 @@ static size_t jobs_of(struct fx *f, const struct mschedule *s)
 
 static void test_model_recurring(void **state)
 {
-    struct fx *f = *state;
+    struct batch_fx *f = *state;
     struct mschedule *s =
         add(f, "rec", json_pack("{s:s}", "recurrenceInterval", "PT1M"), T0);
     struct mjob *j;
@@ -335,7 +289,7 @@ static void test_model_recurring(void **state)
 
 static void test_model_once_and_reload(void **state)
 {
-    struct fx *f = *state;
+    struct batch_fx *f = *state;
     struct mschedule *s;
 
     s = add(f, "once", json_object(), T0);
@@ -351,8 +305,8 @@ static void test_model_once_and_reload(void **state)
     schedule_tick(&f->m, T0 + 10);
     assert_null(s->recent);
     /* Reload from SQLite: the same timetable and counters. */
-    fx_close(f);
-    fx_open(f);
+    batch_fx_close(f);
+    batch_fx_open(f);
     s = schedule_find(&f->m, "acct", "later");
     assert_non_null(s);
     assert_int_equal(s->next_ms, 1893456000000ll);
