@@ -55,17 +55,12 @@ static int pool_join_token(struct cli *cli)
     const char *ca = cli_opt(cli, "ca");
     bool revoke = cli_flag(cli, "revoke");
     json_t *reply = NULL;
-    struct req r;
     const char *token, *url;
     struct buf cmd = BUF_INIT;
     int rc;
 
-    rc = batchreq_init(cli->c, &r, revoke ? "DELETE" : "POST", "pools", pool,
-                       "jointoken", NULL);
-    if (rc < 0)
-        return cli_out_fail(cli);
-    rc = batchreq_send(cli->c, &r, NULL, revoke ? NULL : &reply);
-    req_release(&r);
+    rc = batchreq_call(cli->c, revoke ? "DELETE" : "POST", "pools", pool,
+                       "jointoken", NULL, NULL, revoke ? NULL : &reply);
     if (rc < 0)
         return cli_out_fail(cli);
     if (revoke) {

@@ -191,6 +191,51 @@ int batchreq_get(shoal_client *c, struct req *r, const char *select,
     return rc;
 }
 
+int batchreq_call(shoal_client *c, const char *method, const char *s1,
+                  const char *s2, const char *s3, const char *s4, json_t *body,
+                  json_t **reply_out)
+{
+    struct req r;
+    int rc;
+
+    rc = batchreq_init(c, &r, method, s1, s2, s3, s4);
+    if (rc < 0)
+        return rc;
+    rc = batchreq_send(c, &r, body, reply_out);
+    req_release(&r);
+    return rc;
+}
+
+int batchreq_get_path(shoal_client *c, const char *s1, const char *s2,
+                      const char *s3, const char *s4, const char *select,
+                      shoal_doc **out)
+{
+    struct req r;
+    int rc;
+
+    rc = batchreq_init(c, &r, "GET", s1, s2, s3, s4);
+    if (rc < 0)
+        return rc;
+    rc = batchreq_get(c, &r, select, out);
+    req_release(&r);
+    return rc;
+}
+
+int batchreq_list_path(shoal_client *c, const char *s1, const char *s2,
+                       const char *s3, const char *s4,
+                       const struct shoal_query *q, shoal_doc **out)
+{
+    struct req r;
+    int rc;
+
+    rc = batchreq_init(c, &r, "GET", s1, s2, s3, s4);
+    if (rc < 0)
+        return rc;
+    rc = batchreq_list(c, &r, q, out);
+    req_release(&r);
+    return rc;
+}
+
 int batchreq_parse_user(shoal_client *c, const char *text, json_t **out)
 {
     json_error_t je;

@@ -340,6 +340,20 @@ int batchreq_list(shoal_client *c, struct req *r, const struct shoal_query *q,
 /* GET one entity into a new one-item doc. */
 int batchreq_get(shoal_client *c, struct req *r, const char *select,
                  shoal_doc **out);
+/*
+ * One whole request on the path /s1[/s2[/s3[/s4]]]: batchreq_init, then
+ * batchreq_send, batchreq_get or batchreq_list, then the release. Errors
+ * as theirs; body stays the caller's.
+ */
+int batchreq_call(shoal_client *c, const char *method, const char *s1,
+                  const char *s2, const char *s3, const char *s4,
+                  struct json_t *body, struct json_t **reply_out);
+int batchreq_get_path(shoal_client *c, const char *s1, const char *s2,
+                      const char *s3, const char *s4, const char *select,
+                      shoal_doc **out);
+int batchreq_list_path(shoal_client *c, const char *s1, const char *s2,
+                       const char *s3, const char *s4,
+                       const struct shoal_query *q, shoal_doc **out);
 /* Parse JSON text given by a user; SHOAL_ERR_INVALID with a message. */
 int batchreq_parse_user(shoal_client *c, const char *text, struct json_t **out);
 /* Helpers for building bodies; each returns 0 or SHOAL_ERR_NOMEM. */

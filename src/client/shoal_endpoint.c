@@ -29,7 +29,6 @@ int shoal_endpoint_create(shoal_client *c,
     json_t *reply = NULL;
     json_t *items = NULL;
     const char *type;
-    struct req r;
     int rc;
 
     if (!spec || !spec->name || !*spec->name || !spec->address ||
@@ -52,11 +51,8 @@ int shoal_endpoint_create(shoal_client *c,
         return client_fail(c, SHOAL_ERR_INVALID,
                            "endpoint: out of memory or text not UTF-8");
     }
-    rc = batchreq_init(c, &r, "POST", EP_PATH, NULL, NULL, NULL);
-    if (rc == 0) {
-        rc = batchreq_send(c, &r, body, out ? &reply : NULL);
-        req_release(&r);
-    }
+    rc = batchreq_call(c, "POST", EP_PATH, NULL, NULL, NULL, body,
+                       out ? &reply : NULL);
     json_decref(body);
     if (rc < 0 || !out)
         return rc;
@@ -80,39 +76,16 @@ int shoal_endpoint_create(shoal_client *c,
 
 int shoal_endpoint_get(shoal_client *c, const char *id, shoal_doc **out)
 {
-    struct req r;
-    int rc;
-
-    rc = batchreq_init(c, &r, "GET", EP_PATH, id ? id : "", NULL, NULL);
-    if (rc < 0)
-        return rc;
-    rc = batchreq_get(c, &r, NULL, out);
-    req_release(&r);
-    return rc;
+    return batchreq_get_path(c, EP_PATH, id ? id : "", NULL, NULL, NULL, out);
 }
 
 int shoal_endpoint_list(shoal_client *c, shoal_doc **out)
 {
-    struct req r;
-    int rc;
-
-    rc = batchreq_init(c, &r, "GET", EP_PATH, NULL, NULL, NULL);
-    if (rc < 0)
-        return rc;
-    rc = batchreq_list(c, &r, NULL, out);
-    req_release(&r);
-    return rc;
+    return batchreq_list_path(c, EP_PATH, NULL, NULL, NULL, NULL, out);
 }
 
 int shoal_endpoint_delete(shoal_client *c, const char *id)
 {
-    struct req r;
-    int rc;
-
-    rc = batchreq_init(c, &r, "DELETE", EP_PATH, id ? id : "", NULL, NULL);
-    if (rc < 0)
-        return rc;
-    rc = batchreq_send(c, &r, NULL, NULL);
-    req_release(&r);
-    return rc;
+    return batchreq_call(c, "DELETE", EP_PATH, id ? id : "", NULL, NULL, NULL,
+                         NULL);
 }

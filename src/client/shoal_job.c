@@ -98,7 +98,6 @@ fail:
 int shoal_job_add(shoal_client *c, const struct shoal_job_spec *spec)
 {
     json_t *body = NULL;
-    struct req r;
     int rc;
 
     if (!spec)
@@ -130,11 +129,7 @@ int shoal_job_add(shoal_client *c, const struct shoal_job_spec *spec)
                                "bad subscription or out of memory");
         }
     }
-    rc = batchreq_init(c, &r, "POST", "jobs", NULL, NULL, NULL);
-    if (rc == 0) {
-        rc = batchreq_send(c, &r, body, NULL);
-        req_release(&r);
-    }
+    rc = batchreq_call(c, "POST", "jobs", NULL, NULL, NULL, body, NULL);
     json_decref(body);
     return rc;
 }
@@ -142,29 +137,13 @@ int shoal_job_add(shoal_client *c, const struct shoal_job_spec *spec)
 int shoal_job_get(shoal_client *c, const char *id, const char *select,
                   shoal_doc **out)
 {
-    struct req r;
-    int rc;
-
-    rc = batchreq_init(c, &r, "GET", "jobs", id ? id : "", NULL, NULL);
-    if (rc < 0)
-        return rc;
-    rc = batchreq_get(c, &r, select, out);
-    req_release(&r);
-    return rc;
+    return batchreq_get_path(c, "jobs", id ? id : "", NULL, NULL, select, out);
 }
 
 int shoal_job_list(shoal_client *c, const struct shoal_query *q,
                    shoal_doc **out)
 {
-    struct req r;
-    int rc;
-
-    rc = batchreq_init(c, &r, "GET", "jobs", NULL, NULL, NULL);
-    if (rc < 0)
-        return rc;
-    rc = batchreq_list(c, &r, q, out);
-    req_release(&r);
-    return rc;
+    return batchreq_list_path(c, "jobs", NULL, NULL, NULL, q, out);
 }
 
 int shoal_job_terminate(shoal_client *c, const char *id, const char *reason)
@@ -192,52 +171,33 @@ int shoal_job_terminate(shoal_client *c, const char *id, const char *reason)
 
 int shoal_job_delete(shoal_client *c, const char *id)
 {
-    struct req r;
-    int rc;
-
-    rc = batchreq_init(c, &r, "DELETE", "jobs", id ? id : "", NULL, NULL);
-    if (rc < 0)
-        return rc;
-    rc = batchreq_send(c, &r, NULL, NULL);
-    req_release(&r);
-    return rc;
+    return batchreq_call(c, "DELETE", "jobs", id ? id : "", NULL, NULL, NULL,
+                         NULL);
 }
 
 int shoal_job_patch(shoal_client *c, const char *id, const char *json)
 {
     json_t *body = NULL;
-    struct req r;
     int rc;
 
     rc = batchreq_parse_user(c, json, &body);
     if (rc < 0)
         return rc;
-    rc = batchreq_init(c, &r, "PATCH", "jobs", id ? id : "", NULL, NULL);
-    if (rc == 0) {
-        rc = batchreq_send(c, &r, body, NULL);
-        req_release(&r);
-    }
+    rc =
+        batchreq_call(c, "PATCH", "jobs", id ? id : "", NULL, NULL, body, NULL);
     json_decref(body);
     return rc;
 }
 
 int shoal_job_subscriptions(shoal_client *c, const char *job, shoal_doc **out)
 {
-    struct req r;
-    int rc;
-
-    rc = batchreq_init(c, &r, "GET", "jobs", job ? job : "", JOB_SUBS, NULL);
-    if (rc < 0)
-        return rc;
-    rc = batchreq_list(c, &r, NULL, out);
-    req_release(&r);
-    return rc;
+    return batchreq_list_path(c, "jobs", job ? job : "", JOB_SUBS, NULL, NULL,
+                              out);
 }
 
 static int put_subs(shoal_client *c, const char *job, json_t *arr)
 {
     json_t *body = json_object();
-    struct req r;
     int rc;
 
     if (!body) {
@@ -249,11 +209,8 @@ static int put_subs(shoal_client *c, const char *job, json_t *arr)
         json_decref(body);
         return client_fail(c, SHOAL_ERR_NOMEM, "out of memory");
     }
-    rc = batchreq_init(c, &r, "PUT", "jobs", job ? job : "", JOB_SUBS, NULL);
-    if (rc == 0) {
-        rc = batchreq_send(c, &r, body, NULL);
-        req_release(&r);
-    }
+    rc = batchreq_call(c, "PUT", "jobs", job ? job : "", JOB_SUBS, NULL, body,
+                       NULL);
     json_decref(body);
     return rc;
 }

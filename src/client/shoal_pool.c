@@ -97,7 +97,6 @@ fail:
 int shoal_pool_add(shoal_client *c, const struct shoal_pool_spec *spec)
 {
     json_t *body = NULL;
-    struct req r;
     int rc;
 
     if (!spec)
@@ -116,11 +115,7 @@ int shoal_pool_add(shoal_client *c, const struct shoal_pool_spec *spec)
             return client_fail(c, SHOAL_ERR_INVALID,
                                "pool spec: out of memory or text not UTF-8");
     }
-    rc = batchreq_init(c, &r, "POST", "pools", NULL, NULL, NULL);
-    if (rc == 0) {
-        rc = batchreq_send(c, &r, body, NULL);
-        req_release(&r);
-    }
+    rc = batchreq_call(c, "POST", "pools", NULL, NULL, NULL, body, NULL);
     json_decref(body);
     return rc;
 }
@@ -128,42 +123,19 @@ int shoal_pool_add(shoal_client *c, const struct shoal_pool_spec *spec)
 int shoal_pool_get(shoal_client *c, const char *id, const char *select,
                    shoal_doc **out)
 {
-    struct req r;
-    int rc;
-
-    rc = batchreq_init(c, &r, "GET", "pools", id ? id : "", NULL, NULL);
-    if (rc < 0)
-        return rc;
-    rc = batchreq_get(c, &r, select, out);
-    req_release(&r);
-    return rc;
+    return batchreq_get_path(c, "pools", id ? id : "", NULL, NULL, select, out);
 }
 
 int shoal_pool_list(shoal_client *c, const struct shoal_query *q,
                     shoal_doc **out)
 {
-    struct req r;
-    int rc;
-
-    rc = batchreq_init(c, &r, "GET", "pools", NULL, NULL, NULL);
-    if (rc < 0)
-        return rc;
-    rc = batchreq_list(c, &r, q, out);
-    req_release(&r);
-    return rc;
+    return batchreq_list_path(c, "pools", NULL, NULL, NULL, q, out);
 }
 
 int shoal_pool_delete(shoal_client *c, const char *id)
 {
-    struct req r;
-    int rc;
-
-    rc = batchreq_init(c, &r, "DELETE", "pools", id ? id : "", NULL, NULL);
-    if (rc < 0)
-        return rc;
-    rc = batchreq_send(c, &r, NULL, NULL);
-    req_release(&r);
-    return rc;
+    return batchreq_call(c, "DELETE", "pools", id ? id : "", NULL, NULL, NULL,
+                         NULL);
 }
 
 int shoal_pool_resize(shoal_client *c, const char *id, int target_nodes)
@@ -191,28 +163,13 @@ int shoal_pool_resize(shoal_client *c, const char *id, int target_nodes)
 int shoal_pool_list_nodes(shoal_client *c, const char *pool,
                           const struct shoal_query *q, shoal_doc **out)
 {
-    struct req r;
-    int rc;
-
-    rc = batchreq_init(c, &r, "GET", "pools", pool ? pool : "", "nodes", NULL);
-    if (rc < 0)
-        return rc;
-    rc = batchreq_list(c, &r, q, out);
-    req_release(&r);
-    return rc;
+    return batchreq_list_path(c, "pools", pool ? pool : "", "nodes", NULL, q,
+                              out);
 }
 
 int shoal_pool_get_node(shoal_client *c, const char *pool, const char *node,
                         shoal_doc **out)
 {
-    struct req r;
-    int rc;
-
-    rc = batchreq_init(c, &r, "GET", "pools", pool ? pool : "", "nodes",
-                       node ? node : "");
-    if (rc < 0)
-        return rc;
-    rc = batchreq_get(c, &r, NULL, out);
-    req_release(&r);
-    return rc;
+    return batchreq_get_path(c, "pools", pool ? pool : "", "nodes",
+                             node ? node : "", NULL, out);
 }

@@ -146,17 +146,13 @@ int shoal_task_add(shoal_client *c, const char *job,
                    const struct shoal_task_spec *spec)
 {
     json_t *body = NULL;
-    struct req r;
     int rc;
 
     rc = shoal_task_spec_json(c, spec, &body);
     if (rc < 0)
         return rc;
-    rc = batchreq_init(c, &r, "POST", "jobs", job ? job : "", "tasks", NULL);
-    if (rc == 0) {
-        rc = batchreq_send(c, &r, body, NULL);
-        req_release(&r);
-    }
+    rc = batchreq_call(c, "POST", "jobs", job ? job : "", "tasks", NULL, body,
+                       NULL);
     json_decref(body);
     return rc;
 }
@@ -164,30 +160,14 @@ int shoal_task_add(shoal_client *c, const char *job,
 int shoal_task_get(shoal_client *c, const char *job, const char *task,
                    const char *select, shoal_doc **out)
 {
-    struct req r;
-    int rc;
-
-    rc = batchreq_init(c, &r, "GET", "jobs", job ? job : "", "tasks",
-                       task ? task : "");
-    if (rc < 0)
-        return rc;
-    rc = batchreq_get(c, &r, select, out);
-    req_release(&r);
-    return rc;
+    return batchreq_get_path(c, "jobs", job ? job : "", "tasks",
+                             task ? task : "", select, out);
 }
 
 int shoal_task_list(shoal_client *c, const char *job,
                     const struct shoal_query *q, shoal_doc **out)
 {
-    struct req r;
-    int rc;
-
-    rc = batchreq_init(c, &r, "GET", "jobs", job ? job : "", "tasks", NULL);
-    if (rc < 0)
-        return rc;
-    rc = batchreq_list(c, &r, q, out);
-    req_release(&r);
-    return rc;
+    return batchreq_list_path(c, "jobs", job ? job : "", "tasks", NULL, q, out);
 }
 
 int shoal_task_terminate(shoal_client *c, const char *job, const char *task)
@@ -207,16 +187,8 @@ int shoal_task_terminate(shoal_client *c, const char *job, const char *task)
 
 int shoal_task_delete(shoal_client *c, const char *job, const char *task)
 {
-    struct req r;
-    int rc;
-
-    rc = batchreq_init(c, &r, "DELETE", "jobs", job ? job : "", "tasks",
-                       task ? task : "");
-    if (rc < 0)
-        return rc;
-    rc = batchreq_send(c, &r, NULL, NULL);
-    req_release(&r);
-    return rc;
+    return batchreq_call(c, "DELETE", "jobs", job ? job : "", "tasks",
+                         task ? task : "", NULL, NULL);
 }
 
 static int file_req(shoal_client *c, struct req *r, const char *job,

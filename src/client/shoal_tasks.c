@@ -138,7 +138,6 @@ static int send_chunk(struct adder *a, size_t *idx, size_t cnt)
 {
     json_t *body = NULL, *arr, *reply = NULL;
     struct shoal_error e;
-    struct req r;
     char *text;
     size_t i, len;
     int rc;
@@ -172,12 +171,8 @@ static int send_chunk(struct adder *a, size_t *idx, size_t cnt)
     }
     for (i = 0; i < cnt; i++)
         a->t[idx[i]].tries++;
-    rc = batchreq_init(a->c, &r, "POST", "jobs", a->job, "addtaskcollection",
-                       NULL);
-    if (rc == 0) {
-        rc = batchreq_send(a->c, &r, body, &reply);
-        req_release(&r);
-    }
+    rc = batchreq_call(a->c, "POST", "jobs", a->job, "addtaskcollection", NULL,
+                       body, &reply);
     json_decref(body);
     if (rc == 0) {
         apply_results(a, idx, cnt, reply);
