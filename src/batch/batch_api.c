@@ -337,6 +337,66 @@ void batch_api_list_reply(struct http_req *req, const char *what, json_t *items,
     batch_api_json(req, 200, o);
 }
 
+int batch_api_list_start(struct http_req *req, size_t limit,
+                         int (*get)(void *ctx, const char *prop,
+                                    struct odata_value *out),
+                         struct batch_list *l)
+{
+    struct err e = ERR_INIT;
+
+    if (batch_api_list_begin(req, limit, l, &e) < 0 ||
+        odata_check(l->filter, get, NULL, &e) < 0) {
+        batch_api_list_release(l);
+        batch_api_fail(req, &e);
+        return -1;
+    }
+    return 0;
+}
+
+void batch_api_list_end(struct http_req *req, struct batch_list *l,
+                        const char *what, json_t *items, uint64_t next,
+                        const struct err *e)
+{
+    if (e->code) {
+        json_decref(items);
+        batch_api_fail(req, e);
+    } else {
+        batch_api_list_reply(req, what, items, next);
+    }
+    batch_api_list_release(l);
+}
+
+/* ---- one entity
+ * ------------------------------------------------------------------ */
+
+int batch_api_get_begin(struct http_req *req, uint64_t etag,
+                        int64_t modified_ms, char ***sel, size_t *nsel,
+                        struct err *err)
+{
+    const char *s = http_param(req, "$select");
+
+    *sel = NULL;
+    *nsel = 0;
+    if (batch_api_conditions(req, true, etag, modified_ms, err) < 0 ||
+        (s && odata_parse_select(s, sel, nsel, err) < 0))
+        return -1;
+    return 0;
+}
+
+void batch_api_get_reply(struct http_req *req, const char *what, json_t *o,
+                         char **sel, size_t nsel)
+{
+    struct breq *b = batch_api_state(req);
+    char *meta = xasprintf("%s/$metadata#%s/@Element", b->base, what);
+
+    json_object_set_new(o, "odata.metadata", json_string(meta));
+    free(meta);
+    batch_api_select(o, sel, nsel);
+    if (sel)
+        odata_free_select(sel, nsel);
+    batch_api_json(req, 200, o);
+}
+
 /* ---- routing
  * --------------------------------------------------------------------- */
 

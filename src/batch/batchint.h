@@ -17,6 +17,7 @@ struct auth;
 struct config;
 struct db;
 struct odata_expr;
+struct odata_value;
 struct super;
 
 /*
@@ -151,6 +152,35 @@ void batch_api_select(json_t *o, char **select, size_t nselect);
  */
 void batch_api_list_reply(struct http_req *req, const char *what, json_t *items,
                           uint64_t next);
+/*
+ * batch_api_list_begin, then refuse a $filter naming a property get() does
+ * not know (odata_check). -1 when it failed: l is released and the error
+ * replied.
+ */
+int batch_api_list_start(struct http_req *req, size_t limit,
+                         int (*get)(void *ctx, const char *prop,
+                                    struct odata_value *out),
+                         struct batch_list *l);
+/*
+ * Finish a list: e set, reply it (items dropped); otherwise
+ * batch_api_list_reply (items taken). Releases l.
+ */
+void batch_api_list_end(struct http_req *req, struct batch_list *l,
+                        const char *what, json_t *items, uint64_t next,
+                        const struct err *e);
+/*
+ * GET/HEAD of one entity: the read conditions (batch_api_conditions) and
+ * $select (*sel, *nsel; NULL and 0 without one). 0 when it may go on.
+ */
+int batch_api_get_begin(struct http_req *req, uint64_t etag,
+                        int64_t modified_ms, char ***sel, size_t *nsel,
+                        struct err *err);
+/*
+ * Reply 200 with entity o (taken): "odata.metadata":
+ * base/$metadata#what/@Element, only the $select'ed properties; frees sel.
+ */
+void batch_api_get_reply(struct http_req *req, const char *what, json_t *o,
+                         char **sel, size_t nsel);
 /* The account name of the request. */
 const char *batch_api_account(struct http_req *req);
 struct breq *batch_api_state(struct http_req *req);

@@ -415,18 +415,14 @@ static void file_list(struct http_req *req, const char *root,
     struct err e = ERR_INIT;
     struct flist fl = { NULL, 0, 0 };
     const char *rec = http_param(req, "recursive");
-    json_t *items = json_array();
+    json_t *items;
     uint64_t next = 0;
     size_t count = 0;
     int fd;
 
-    if (batch_api_list_begin(req, 1000, &l, &e) < 0 ||
-        odata_check(l.filter, file_prop, NULL, &e) < 0) {
-        json_decref(items);
-        batch_api_list_release(&l);
-        batch_api_fail(req, &e);
+    if (batch_api_list_start(req, 1000, file_prop, &l) < 0)
         return;
-    }
+    items = json_array();
     fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd >= 0)
         walk(fd, "", rec && str_ieq(rec, "true"), 0, &fl);
@@ -474,13 +470,7 @@ static void file_list(struct http_req *req, const char *root,
     for (size_t i = 0; i < fl.n; i++)
         free(fl.v[i].name);
     free(fl.v);
-    if (e.code) {
-        json_decref(items);
-        batch_api_fail(req, &e);
-    } else {
-        batch_api_list_reply(req, "files", items, next);
-    }
-    batch_api_list_release(&l);
+    batch_api_list_end(req, &l, "files", items, next, &e);
 }
 
 void file_api_handle(struct http_req *req)

@@ -250,12 +250,8 @@ static void job_list(struct http_req *req, struct breq *b, bool of_schedule)
     uint64_t next = 0;
     size_t count = 0;
 
-    if (batch_api_list_begin(req, 1000, &l, &e) < 0 ||
-        odata_check(l.filter, job_prop, NULL, &e) < 0) {
-        batch_api_list_release(&l);
-        batch_api_fail(req, &e);
+    if (batch_api_list_start(req, 1000, job_prop, &l) < 0)
         return;
-    }
     items = json_array();
     pthread_mutex_lock(&m->mu);
     if (of_schedule) {
@@ -286,13 +282,7 @@ static void job_list(struct http_req *req, struct breq *b, bool of_schedule)
         count++;
     }
     pthread_mutex_unlock(&m->mu);
-    if (e.code) {
-        json_decref(items);
-        batch_api_fail(req, &e);
-    } else {
-        batch_api_list_reply(req, "jobs", items, next);
-    }
-    batch_api_list_release(&l);
+    batch_api_list_end(req, &l, "jobs", items, next, &e);
 }
 
 /* Reject changes to a job that is going away or done. */
@@ -515,12 +505,10 @@ void job_api_handle(struct http_req *req)
     }
     if (strcmp(meth, "GET") == 0 || strcmp(meth, "HEAD") == 0) {
         json_t *o;
-        char **sel = NULL;
-        size_t nsel = 0;
-        const char *s = http_param(req, "$select");
-        char *meta;
-        if (batch_api_conditions(req, true, j->etag, j->modified_ms, &e) < 0 ||
-            (s && odata_parse_select(s, &sel, &nsel, &e) < 0)) {
+        char **sel;
+        size_t nsel;
+        if (batch_api_get_begin(req, j->etag, j->modified_ms, &sel, &nsel, &e) <
+            0) {
             pthread_mutex_unlock(&m->mu);
             batch_api_fail(req, &e);
             return;
@@ -528,13 +516,7 @@ void job_api_handle(struct http_req *req)
         o = render(b, j);
         batch_api_entity_headers(req, j->etag, j->modified_ms);
         pthread_mutex_unlock(&m->mu);
-        meta = xasprintf("%s/$metadata#jobs/@Element", b->base);
-        json_object_set_new(o, "odata.metadata", json_string(meta));
-        free(meta);
-        batch_api_select(o, sel, nsel);
-        if (sel)
-            odata_free_select(sel, nsel);
-        batch_api_json(req, 200, o);
+        batch_api_get_reply(req, "jobs", o, sel, nsel);
         return;
     }
     if (strcmp(meth, "DELETE") == 0) {

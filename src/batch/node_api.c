@@ -442,12 +442,8 @@ void node_api_handle(struct http_req *req)
             batch_api_bad_method(req);
             return;
         }
-        if (batch_api_list_begin(req, 1000, &l, &e) < 0 ||
-            odata_check(l.filter, node_prop, NULL, &e) < 0) {
-            batch_api_list_release(&l);
-            batch_api_fail(req, &e);
+        if (batch_api_list_start(req, 1000, node_prop, &l) < 0)
             return;
-        }
         items = json_array();
         pthread_mutex_lock(&m->mu);
         p = model_pool_find(m, b->acct->name, b->seg[1]);
@@ -471,13 +467,7 @@ void node_api_handle(struct http_req *req)
             count++;
         }
         pthread_mutex_unlock(&m->mu);
-        if (e.code) {
-            json_decref(items);
-            batch_api_fail(req, &e);
-        } else {
-            batch_api_list_reply(req, "nodes", items, next);
-        }
-        batch_api_list_release(&l);
+        batch_api_list_end(req, &l, "nodes", items, next, &e);
         return;
     }
     n = model_node_find(m, b->seg[3]);
@@ -490,22 +480,16 @@ void node_api_handle(struct http_req *req)
     }
     if (b->route == R_NODE && strcmp(req->method, "GET") == 0) {
         json_t *o = node_api_render(b, n);
-        char *meta = xasprintf("%s/$metadata#nodes/@Element", b->base);
         char **sel = NULL;
         size_t nsel = 0;
         const char *s = http_param(req, "$select");
         pthread_mutex_unlock(&m->mu);
-        json_object_set_new(o, "odata.metadata", json_string(meta));
-        free(meta);
         if (s && odata_parse_select(s, &sel, &nsel, &e) < 0) {
             json_decref(o);
             batch_api_fail(req, &e);
             return;
         }
-        batch_api_select(o, sel, nsel);
-        if (sel)
-            odata_free_select(sel, nsel);
-        batch_api_json(req, 200, o);
+        batch_api_get_reply(req, "nodes", o, sel, nsel);
         return;
     }
     pthread_mutex_unlock(&m->mu);

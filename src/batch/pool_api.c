@@ -255,12 +255,8 @@ static void pool_list(struct http_req *req, struct breq *b)
     uint64_t next = 0;
     size_t count = 0;
 
-    if (batch_api_list_begin(req, 1000, &l, &e) < 0 ||
-        odata_check(l.filter, pool_prop, NULL, &e) < 0) {
-        batch_api_list_release(&l);
-        batch_api_fail(req, &e);
+    if (batch_api_list_start(req, 1000, pool_prop, &l) < 0)
         return;
-    }
     items = json_array();
     pthread_mutex_lock(&m->mu);
     for (size_t i = 0; i < m->npools; i++) {
@@ -283,26 +279,18 @@ static void pool_list(struct http_req *req, struct breq *b)
         count++;
     }
     pthread_mutex_unlock(&m->mu);
-    if (e.code) {
-        json_decref(items);
-        batch_api_fail(req, &e);
-    } else {
-        batch_api_list_reply(req, "pools", items, next);
-    }
-    batch_api_list_release(&l);
+    batch_api_list_end(req, &l, "pools", items, next, &e);
 }
 
 static void pool_get(struct http_req *req, struct breq *b, struct mpool *p)
 {
     struct err e = ERR_INIT;
     json_t *o;
-    char **sel = NULL;
-    size_t nsel = 0;
-    const char *s = http_param(req, "$select");
-    char *meta;
+    char **sel;
+    size_t nsel;
 
-    if (batch_api_conditions(req, true, p->etag, p->modified_ms, &e) < 0 ||
-        (s && odata_parse_select(s, &sel, &nsel, &e) < 0)) {
+    if (batch_api_get_begin(req, p->etag, p->modified_ms, &sel, &nsel, &e) <
+        0) {
         pthread_mutex_unlock(&b->s->model.mu);
         batch_api_fail(req, &e);
         return;
@@ -310,13 +298,7 @@ static void pool_get(struct http_req *req, struct breq *b, struct mpool *p)
     o = pool_api_render(b, p);
     batch_api_entity_headers(req, p->etag, p->modified_ms);
     pthread_mutex_unlock(&b->s->model.mu);
-    meta = xasprintf("%s/$metadata#pools/@Element", b->base);
-    json_object_set_new(o, "odata.metadata", json_string(meta));
-    free(meta);
-    batch_api_select(o, sel, nsel);
-    if (sel)
-        odata_free_select(sel, nsel);
-    batch_api_json(req, 200, o);
+    batch_api_get_reply(req, "pools", o, sel, nsel);
 }
 
 static void merge_start_meta(struct mpool *p, json_t *body, bool replace)

@@ -162,12 +162,8 @@ void prep_api_handle(struct http_req *req)
         batch_api_bad_method(req);
         return;
     }
-    if (batch_api_list_begin(req, 1000, &l, &e) < 0 ||
-        odata_check(l.filter, entry_prop, NULL, &e) < 0) {
-        batch_api_list_release(&l);
-        batch_api_fail(req, &e);
+    if (batch_api_list_start(req, 1000, entry_prop, &l) < 0)
         return;
-    }
     items = json_array();
     pthread_mutex_lock(&m->mu);
     j = model_job_find(m, b->acct->name, b->seg[1]);
@@ -202,12 +198,6 @@ void prep_api_handle(struct http_req *req)
         count++;
     }
     pthread_mutex_unlock(&m->mu);
-    if (e.code) {
-        json_decref(items);
-        batch_api_fail(req, &e);
-    } else {
-        batch_api_list_reply(req, "jobpreparationandreleasetaskstatuslist",
-                             items, next);
-    }
-    batch_api_list_release(&l);
+    batch_api_list_end(req, &l, "jobpreparationandreleasetaskstatuslist", items,
+                       next, &e);
 }

@@ -242,12 +242,8 @@ static void schedule_list(struct http_req *req, struct breq *b)
     uint64_t next = 0;
     size_t count = 0;
 
-    if (batch_api_list_begin(req, 1000, &l, &e) < 0 ||
-        odata_check(l.filter, schedule_prop, NULL, &e) < 0) {
-        batch_api_list_release(&l);
-        batch_api_fail(req, &e);
+    if (batch_api_list_start(req, 1000, schedule_prop, &l) < 0)
         return;
-    }
     items = json_array();
     pthread_mutex_lock(&m->mu);
     set = schedule_set_of(m);
@@ -271,13 +267,7 @@ static void schedule_list(struct http_req *req, struct breq *b)
         count++;
     }
     pthread_mutex_unlock(&m->mu);
-    if (e.code) {
-        json_decref(items);
-        batch_api_fail(req, &e);
-    } else {
-        batch_api_list_reply(req, "jobschedules", items, next);
-    }
-    batch_api_list_release(&l);
+    batch_api_list_end(req, &l, "jobschedules", items, next, &e);
 }
 
 /* PATCH replaces what the body has; PUT also resets what it lacks. */
@@ -373,11 +363,9 @@ static void schedule_get(struct http_req *req, struct breq *b)
     struct model *m = &b->s->model;
     struct err e = ERR_INIT;
     struct mschedule *s;
-    char **sel = NULL;
-    size_t nsel = 0;
-    const char *p = http_param(req, "$select");
+    char **sel;
+    size_t nsel;
     json_t *o;
-    char *meta;
 
     pthread_mutex_lock(&m->mu);
     s = schedule_find(m, b->acct->name, b->seg[1]);
@@ -387,8 +375,8 @@ static void schedule_get(struct http_req *req, struct breq *b)
         batch_api_fail(req, &e);
         return;
     }
-    if (batch_api_conditions(req, true, s->etag, s->modified_ms, &e) < 0 ||
-        (p && odata_parse_select(p, &sel, &nsel, &e) < 0)) {
+    if (batch_api_get_begin(req, s->etag, s->modified_ms, &sel, &nsel, &e) <
+        0) {
         pthread_mutex_unlock(&m->mu);
         batch_api_fail(req, &e);
         return;
@@ -396,13 +384,7 @@ static void schedule_get(struct http_req *req, struct breq *b)
     o = render(b, s);
     batch_api_entity_headers(req, s->etag, s->modified_ms);
     pthread_mutex_unlock(&m->mu);
-    meta = xasprintf("%s/$metadata#jobschedules/@Element", b->base);
-    json_object_set_new(o, "odata.metadata", json_string(meta));
-    free(meta);
-    batch_api_select(o, sel, nsel);
-    if (sel)
-        odata_free_select(sel, nsel);
-    batch_api_json(req, 200, o);
+    batch_api_get_reply(req, "jobschedules", o, sel, nsel);
 }
 
 void schedule_api_handle(struct http_req *req)

@@ -560,22 +560,16 @@ static void task_list(struct http_req *req, struct breq *b)
     size_t count = 0;
     bool want_spec;
 
-    if (batch_api_list_begin(req, 1000, &l, &e) < 0 ||
-        odata_check(l.filter, task_prop, NULL, &e) < 0) {
-        batch_api_list_release(&l);
-        batch_api_fail(req, &e);
+    if (batch_api_list_start(req, 1000, task_prop, &l) < 0)
         return;
-    }
     want_spec = select_needs_spec(l.select, l.nselect);
     items = json_array();
     pthread_mutex_lock(&m->mu);
     j = model_job_find(m, b->acct->name, b->seg[1]);
     if (!j) {
         pthread_mutex_unlock(&m->mu);
-        json_decref(items);
-        batch_api_list_release(&l);
         job_not_found(&e, b->seg[1]);
-        batch_api_fail(req, &e);
+        batch_api_list_end(req, &l, "tasks", items, 0, &e);
         return;
     }
     for (size_t i = first_after(j, l.after); i < j->ntasks; i++) {
@@ -601,13 +595,7 @@ static void task_list(struct http_req *req, struct breq *b)
         last = t->rowid;
     }
     pthread_mutex_unlock(&m->mu);
-    if (e.code) {
-        json_decref(items);
-        batch_api_fail(req, &e);
-    } else {
-        batch_api_list_reply(req, "tasks", items, next);
-    }
-    batch_api_list_release(&l);
+    batch_api_list_end(req, &l, "tasks", items, next, &e);
 }
 
 static void task_one(struct http_req *req, struct breq *b)
@@ -660,23 +648,15 @@ static void task_one(struct http_req *req, struct breq *b)
     if (b->route == R_TASK &&
         (strcmp(meth, "GET") == 0 || strcmp(meth, "HEAD") == 0)) {
         json_t *o;
-        char **sel = NULL;
-        size_t nsel = 0;
-        const char *s = http_param(req, "$select");
-        char *meta;
-        if (batch_api_conditions(req, true, t->etag, t->modified_ms, &e) < 0 ||
-            (s && odata_parse_select(s, &sel, &nsel, &e) < 0))
+        char **sel;
+        size_t nsel;
+        if (batch_api_get_begin(req, t->etag, t->modified_ms, &sel, &nsel, &e) <
+            0)
             goto fail;
         o = render(b, t, true);
         batch_api_entity_headers(req, t->etag, t->modified_ms);
         pthread_mutex_unlock(&m->mu);
-        meta = xasprintf("%s/$metadata#tasks/@Element", b->base);
-        json_object_set_new(o, "odata.metadata", json_string(meta));
-        free(meta);
-        batch_api_select(o, sel, nsel);
-        if (sel)
-            odata_free_select(sel, nsel);
-        batch_api_json(req, 200, o);
+        batch_api_get_reply(req, "tasks", o, sel, nsel);
         return;
     }
     if (batch_api_conditions(req, false, t->etag, t->modified_ms, &e) < 0)
