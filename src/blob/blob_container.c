@@ -525,7 +525,6 @@ static int lease_fn(struct blob_store *bs, struct blob_txn *t, struct err *err)
     struct lease_txn *x = (struct lease_txn *)t;
     struct db *db = blob_store_db(bs);
     struct blob_container c;
-    sqlite3_stmt *st;
     int rc;
 
     rc = load(db, x->account, x->name, &c, err);
@@ -538,16 +537,11 @@ static int lease_fn(struct blob_store *bs, struct blob_txn *t, struct err *err)
                               x->time_out, err);
     if (rc < 0)
         goto out;
-    st = db_stmt(db, "UPDATE blob_containers SET lease_state=?, lease_id=?, "
-                     "lease_duration=?, lease_expiry=?, lease_break=? WHERE "
-                     "id=?");
-    sqlite3_bind_int(st, 1, (int)c.lease.state);
-    sqlite3_bind_text(st, 2, c.lease.id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, c.lease.duration_s);
-    sqlite3_bind_int64(st, 4, c.lease.expiry_ms);
-    sqlite3_bind_int64(st, 5, c.lease.break_ms);
-    sqlite3_bind_int64(st, 6, c.id);
-    rc = db_step_done(db, st, err);
+    rc = blob_store_save_lease(bs,
+                               "UPDATE blob_containers SET lease_state=?, "
+                               "lease_id=?, lease_duration=?, lease_expiry=?, "
+                               "lease_break=? WHERE id=?",
+                               c.id, &c.lease, err);
     if (rc == 0 && x->out) {
         *x->out = c;
         c.meta = NULL;

@@ -1093,16 +1093,11 @@ static int change_fn(struct blob_store *bs, struct blob_txn *t, struct err *err)
                                   x->time_out, err);
         if (rc < 0)
             goto out;
-        st = db_stmt(db, "UPDATE blob_blobs SET lease_state=?, lease_id=?, "
-                         "lease_duration=?, lease_expiry=?, lease_break=? "
-                         "WHERE id=?");
-        sqlite3_bind_int(st, 1, (int)cur.lease.state);
-        sqlite3_bind_text(st, 2, cur.lease.id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, cur.lease.duration_s);
-        sqlite3_bind_int64(st, 4, cur.lease.expiry_ms);
-        sqlite3_bind_int64(st, 5, cur.lease.break_ms);
-        sqlite3_bind_int64(st, 6, cur.id);
-        rc = db_step_done(db, st, err);
+        rc = blob_store_save_lease(bs,
+                                   "UPDATE blob_blobs SET lease_state=?, "
+                                   "lease_id=?, lease_duration=?, "
+                                   "lease_expiry=?, lease_break=? WHERE id=?",
+                                   cur.id, &cur.lease, err);
         goto done;
     }
     rc = blob_cond_eval(x->wc ? x->wc->cond : NULL, false, true, cur.etag,

@@ -198,6 +198,20 @@ uint64_t blob_store_etag(struct blob_store *bs)
     return next;
 }
 
+int blob_store_save_lease(struct blob_store *bs, const char *sql, int64_t id,
+                          const struct blob_lease *l, struct err *err)
+{
+    sqlite3_stmt *st = db_stmt(bs->db, sql);
+
+    sqlite3_bind_int(st, 1, (int)l->state);
+    sqlite3_bind_text(st, 2, l->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, l->duration_s);
+    sqlite3_bind_int64(st, 4, l->expiry_ms);
+    sqlite3_bind_int64(st, 5, l->break_ms);
+    sqlite3_bind_int64(st, 6, id);
+    return db_step_done(bs->db, st, err);
+}
+
 void blob_txn_drop(struct blob_txn *t, uint64_t file)
 {
     if (file == 0)

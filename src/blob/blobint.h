@@ -382,6 +382,14 @@ int blob_store_run(struct blob_store *bs, struct blob_txn *t, struct err *err);
 void blob_txn_drop(struct blob_txn *t, uint64_t file);
 /* A new etag: strictly greater than every etag handed out before. */
 uint64_t blob_store_etag(struct blob_store *bs);
+/*
+ * Store lease l in row id of blob_containers or blob_blobs (same lease
+ * columns). sql is a string literal: UPDATE ... SET lease_state=?,
+ * lease_id=?, lease_duration=?, lease_expiry=?, lease_break=? WHERE id=?.
+ * Inside a blob_txn (lock held).
+ */
+int blob_store_save_lease(struct blob_store *bs, const char *sql, int64_t id,
+                          const struct blob_lease *l, struct err *err);
 /* Drop uncommitted blocks older than the TTL now (what the sweeper does). */
 int blob_store_expire(struct blob_store *bs, struct err *err);
 
