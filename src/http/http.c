@@ -19,9 +19,13 @@
  * A reply is recorded in req_priv (status, headers, body kind) by http_reply*
  * and queued on MHD by the access handler when the service function returns,
  * because MHD only accepts responses from inside its callbacks. A reply made
- * in begin() or while the body streams in is queued at once: MHD then does
- * not read the rest of the body and closes the connection after the reply
- * (for Expect: 100-continue clients, no body byte is sent at all).
+ * in begin() to a request with a body is queued at once: MHD then does not
+ * read the body and closes the connection after the reply (for Expect:
+ * 100-continue clients, no body byte is sent at all); without a body it
+ * waits for the final call, so the connection stays open. A reply made
+ * while the body streams in (a sink error, 413) cannot be queued then
+ * (MHD 0.9.75 refuses it): the rest of the body is drained, up to
+ * HTTP_DRAIN_MAX bytes, and the reply is queued at the final call.
  *
  * Suspend/resume: a request parks itself with http_suspend() from its
  * handler or stream reader; any thread wakes it with http_resume(). A resume
