@@ -206,20 +206,8 @@ static void job_add(struct http_req *req, struct breq *b)
     }
     id = json_string_value(json_object_get(spec, "id"));
     pthread_mutex_lock(&m->mu);
-    if (model_job_find(m, b->acct->name, id)) {
+    if (schedule_id_free(m, b->acct->name, id, true, &e) < 0) {
         pthread_mutex_unlock(&m->mu);
-        err_set(&e, ERR_CONFLICT, "JobExists",
-                "the specified job '%s' already exists", id);
-        json_decref(spec);
-        batch_api_fail(req, &e);
-        return;
-    }
-    if (schedule_find(m, b->acct->name, id)) {
-        pthread_mutex_unlock(&m->mu);
-        err_set(&e, ERR_CONFLICT, "JobScheduleWithSameIdExists",
-                "a job schedule with the id '%s' exists: jobs and job "
-                "schedules share ids",
-                id);
         json_decref(spec);
         batch_api_fail(req, &e);
         return;

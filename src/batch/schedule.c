@@ -510,3 +510,28 @@ int schedule_load(struct model *m, uint64_t rowid, const char *doc,
     json_decref(o);
     return 0;
 }
+
+int schedule_id_free(struct model *m, const char *account, const char *id,
+                     bool for_job, struct err *err)
+{
+    bool job = model_job_find(m, account, id) != NULL;
+    bool sch = schedule_find(m, account, id) != NULL;
+
+    if (for_job && job)
+        return err_set(err, ERR_CONFLICT, "JobExists",
+                       "the specified job '%s' already exists", id);
+    if (for_job && sch)
+        return err_set(err, ERR_CONFLICT, "JobScheduleWithSameIdExists",
+                       "a job schedule with the id '%s' exists: jobs and job "
+                       "schedules share ids",
+                       id);
+    if (!for_job && sch)
+        return err_set(err, ERR_CONFLICT, "JobScheduleExists",
+                       "the specified job schedule '%s' already exists", id);
+    if (!for_job && job)
+        return err_set(err, ERR_CONFLICT, "JobWithSameIdExists",
+                       "a job with the id '%s' exists: jobs and job "
+                       "schedules share ids",
+                       id);
+    return 0;
+}

@@ -94,6 +94,15 @@ int64_t schedule_first(const struct schedule_times *t, int64_t now,
                        uint64_t njobs, int64_t last_ms);
 
 /* Lookup (NULL if absent); the set of m (may be NULL: none yet). */
+/*
+ * Jobs and job schedules share one id namespace. Check that id is free for
+ * a new job (for_job) or a new schedule (model lock held): -ERR_CONFLICT
+ * with JobExists / JobScheduleWithSameIdExists for a job, or
+ * JobScheduleExists / JobWithSameIdExists for a schedule.
+ */
+int schedule_id_free(struct model *m, const char *account, const char *id,
+                     bool for_job, struct err *err);
+
 struct mschedule *schedule_find(struct model *m, const char *account,
                                 const char *id);
 struct schedule_set *schedule_set_of(struct model *m);

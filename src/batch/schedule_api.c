@@ -202,18 +202,8 @@ static void schedule_add(struct http_req *req, struct breq *b)
     }
     id = json_string_value(json_object_get(spec, "id"));
     pthread_mutex_lock(&m->mu);
-    if (schedule_find(m, b->acct->name, id)) {
-        err_set(&e, ERR_CONFLICT, "JobScheduleExists",
-                "the specified job schedule '%s' already exists", id);
+    if (schedule_id_free(m, b->acct->name, id, false, &e) < 0)
         goto fail;
-    }
-    if (model_job_find(m, b->acct->name, id)) {
-        err_set(&e, ERR_CONFLICT, "JobWithSameIdExists",
-                "a job with the id '%s' exists: jobs and job schedules "
-                "share ids",
-                id);
-        goto fail;
-    }
     s = schedule_new(m, b->acct->name, id, spec, now);
     spec = NULL;
     url = xasprintf("%s/jobschedules/%s", b->base, s->id);
