@@ -9,9 +9,15 @@
  *
  *   caller A: queue op_a; no group running -> A leads:
  *             take [op_a], db_lock, BEGIN, run op_a, COMMIT (fsync) ...
- *   callers B, C, D arrive meanwhile: queue, wait on cv
- *   A: done; mark op_a, wake all; B finds no group running -> B leads:
- *             take [op_b, op_c, op_d], one BEGIN ... COMMIT for the three
+ *   callers B, C, D arrive meanwhile: queue, each waits on its op's cv
+ *   A: done; mark op_a, wake B (the oldest queued) -> B leads:
+ *             take [op_b, op_c, op_d], one BEGIN ... COMMIT for the three,
+ *             then wake C and D (done) and whoever queued meanwhile
+ *
+ * Each op has its own condition variable, so a commit wakes exactly the
+ * callers it finished plus one new leader; a shared one woke every
+ * waiting thread after every group (on two cores, a storm of context
+ * switches that stretched each group).
  *
  * No timer and no extra thread: a group is whatever queued during the
  * previous one, so a lone request pays one commit and a busy service pays
@@ -64,6 +70,7 @@ struct dbgroup_op {
     struct err *err; /* the caller's, or NULL */
     int rc;
     bool done;
+    pthread_cond_t cv; /* signalled when done, or when it is to lead */
     struct dbgroup_op *next;
 };
 
@@ -71,7 +78,6 @@ struct dbgroup {
     struct db *db;
     const char *name;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
     struct dbgroup_op *head; /* queued ops, in arrival order (mu) */
     struct dbgroup_op **tail;
     size_t queued;
@@ -87,7 +93,6 @@ struct dbgroup *dbgroup_new(struct db *db, const char *name)
     g->db = db;
     g->name = name;
     pthread_mutex_init(&g->mu, NULL);
-    pthread_cond_init(&g->cv, NULL);
     g->head = NULL;
     g->tail = &g->head;
     return g;
@@ -101,7 +106,6 @@ void dbgroup_free(struct dbgroup *g)
     if (g->ops)
         log_info("group commit stats name=%s groups=%llu ops=%llu", g->name,
                  g->groups, g->ops);
-    pthread_cond_destroy(&g->cv);
     pthread_mutex_destroy(&g->mu);
     free(g);
 }
@@ -199,6 +203,7 @@ int dbgroup_run(struct dbgroup *g,
     op.fn = fn;
     op.arg = arg;
     op.err = err;
+    pthread_cond_init(&op.cv, NULL);
     pthread_mutex_lock(&g->mu);
     *g->tail = &op;
     g->tail = &op.next;
@@ -208,7 +213,7 @@ int dbgroup_run(struct dbgroup *g,
         unsigned long long n = 0;
 
         if (g->busy) {
-            pthread_cond_wait(&g->cv, &g->mu);
+            pthread_cond_wait(&op.cv, &g->mu);
             continue;
         }
         /* Lead: take everything queued (our own op included). */
@@ -220,18 +225,27 @@ int dbgroup_run(struct dbgroup *g,
         pthread_mutex_unlock(&g->mu);
         run_group(g, list);
         pthread_mutex_lock(&g->mu);
+        /*
+         * Wake each caller of the group, and only them: a caller cannot
+         * leave dbgroup_run (and free its op) before we drop mu.
+         */
         for (struct dbgroup_op *o = list, *next; o; o = next) {
-            next = o->next; /* o may vanish as soon as done is set */
+            next = o->next;
             o->next = NULL;
             o->done = true;
+            if (o != &op)
+                pthread_cond_signal(&o->cv);
             n++;
         }
         g->groups++;
         g->ops += n;
         g->busy = false;
-        pthread_cond_broadcast(&g->cv);
+        /* Hand the lead to the oldest op that queued meanwhile. */
+        if (g->head)
+            pthread_cond_signal(&g->head->cv);
     }
     pthread_mutex_unlock(&g->mu);
+    pthread_cond_destroy(&op.cv);
     return op.rc;
 }
 
