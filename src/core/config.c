@@ -57,7 +57,7 @@ static const struct config_row rows[] = {
      false, "queue service port (0: pick a free one)"},
     {"batch.port", "batch-port", CFG_INT, OFF(batch_port), "10002", 0, 65535,
      false, "batch service port (0: pick a free one)"},
-    {"http.threads", NULL, CFG_INT, OFF(http_threads), "8", 1, 256, false,
+    {"http.threads", NULL, CFG_INT, OFF(http_threads), "16", 1, 256, false,
      "worker threads per listener"},
     {"http.shutdown_ms", NULL, CFG_INT, OFF(http_shutdown_ms), "10000", 0,
      600000, false, "how long shutdown waits for in-flight requests"},
