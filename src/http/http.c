@@ -2,7 +2,9 @@
  * http.c: the HTTP server glue over libmicrohttpd (MHD).
  *
  * Each listener is one MHD daemon in "epoll internal thread + thread pool"
- * mode with suspend/resume allowed. MHD's URL unescaping is disabled (a no-op
+ * mode with suspend/resume allowed, fed by an acceptor thread of ours
+ * (acceptor_main: connections are spread over the workers evenly, see
+ * there); quiesce stops the acceptor and closes the listening socket. MHD's URL unescaping is disabled (a no-op
  * unescape callback) and the raw request target is captured by the URI log
  * callback, which runs first for every request and allocates our per-request
  * struct req_priv. So req->path and req->query are exactly what the client
