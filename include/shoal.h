@@ -689,6 +689,8 @@ enum shoal_event_type {
     SHOAL_EVENT_NODE_STATE,      /* NodeStateChange */
     SHOAL_EVENT_JOB_BATCH_STATE, /* JobBatchStateChange: Batch job states */
     SHOAL_EVENT_ENDPOINT,        /* NotificationEndPointRegistration */
+    /* JobScheduleStateChange: job schedule states (active, disabled...) */
+    SHOAL_EVENT_JOB_SCHEDULE_STATE,
 };
 
 /*

@@ -33,10 +33,11 @@ void batch_service_close(struct batch_service *s);
 
 /*
  * State-change events, for the event log and notifications (issue 6).
- * Every creation, state change and removal of a pool, node, job or task is
- * handed to sink->event inside the SQLite transaction that commits it, in
- * commit order, with the db lock held (so an event is durable exactly when
- * its change is); a failure rolls the transaction back and it is retried.
+ * Every creation, state change and removal of a pool, node, job, task or
+ * job schedule is handed to sink->event inside the SQLite transaction that
+ * commits it, in commit order, with the db lock held (so an event is
+ * durable exactly when its change is); a failure rolls the transaction
+ * back and it is retried.
  * sink->committed runs after each commit that carried events. Strings are
  * borrowed for the call. Set the sink after batch_service_open and before
  * batch_service_start; it stays for the life of the service.
@@ -46,6 +47,7 @@ enum batch_event_kind {
     BATCH_EVENT_NODE,
     BATCH_EVENT_JOB,
     BATCH_EVENT_TASK,
+    BATCH_EVENT_SCHEDULE, /* job schedules: id is the schedule's */
 };
 
 /* What a job looks like, for media job states (notifications.md §2.4). */
@@ -61,7 +63,7 @@ struct batch_job_picture {
 struct batch_event {
     const char *account;
     enum batch_event_kind kind;
-    const char *id;        /* pool, node, job or task id */
+    const char *id;        /* pool, node, job, task or job schedule id */
     const char *job_id;    /* job and task events */
     const char *job_name;  /* job and task events: displayName, else id */
     const char *pool_id;   /* node events */

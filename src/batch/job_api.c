@@ -21,6 +21,8 @@
  * JobNotActive / JobDisabled for enable/disable from the wrong state.
  * Disable answers once the job is disabling (sched.c finishes it); its
  * jobPreparationTask and jobReleaseTask get their defaults at add (prep.c).
+ * A jobManagerTask gets its defaults and becomes the job's first task in
+ * the same journal batch as the job (jobmgr.c); Job_Get echoes it.
  *
  * Threads: http workers. Ownership: rendered JSON goes to the reply.
  */
@@ -30,6 +32,7 @@
 
 #include "auth/auth.h"
 #include "batch/batchint.h"
+#include "batch/jobmgr.h"
 #include "batch/odata.h"
 #include "batch/prep.h"
 #include "batch/schedule.h"
@@ -86,6 +89,9 @@ static json_t *render(struct breq *b, const struct mjob *j)
     batch_api_duration(c, "maxWallClockTime", j->max_wall_ms);
     json_object_set_new(c, "maxTaskRetryCount", json_integer(j->max_retries));
     json_object_set_new(o, "constraints", c);
+    v = json_object_get(j->spec, "jobManagerTask");
+    if (v)
+        json_object_set(o, "jobManagerTask", v);
     v = json_object_get(j->spec, "jobPreparationTask");
     if (v)
         json_object_set(o, "jobPreparationTask", v);
@@ -199,7 +205,8 @@ static void job_add(struct http_req *req, struct breq *b)
     int64_t now = timefmt_now_ms(), mod;
 
     if (batch_api_body(req, SPEC_JOB_ADD, false, &spec, &e) < 0 ||
-        prep_spec_normalize(spec, &e) < 0) {
+        prep_spec_normalize(spec, &e) < 0 ||
+        jobmgr_spec_normalize(spec, &e) < 0) {
         json_decref(spec);
         batch_api_fail(req, &e);
         return;
@@ -214,6 +221,8 @@ static void job_add(struct http_req *req, struct breq *b)
     }
     j = model_job_new(m, b->acct->name, id, spec, now);
     model_save_job(m, j);
+    /* Its manager task first: a job with one is not without tasks. */
+    jobmgr_task_add(m, j, now);
     /* A job without tasks counts as complete (JobAddParameter docs). */
     sched_job_check(m, j, now);
     url = xasprintf("%s/jobs/%s", b->base, j->id);

@@ -8,7 +8,8 @@
  * Structures (model.h):
  *   model ── pools (idmap "account/id", list in creation order)
  *         ── jobs  (idmap "account/id", list in creation order)
- *         ── queues (idmap "account/poolid"): runnable heap per pool id
+ *         ── queues (idmap "account/poolid"): runnable jobs per pool id,
+ *            each job's runnable tasks in a heap of its own (sched.c)
  *         ── nodes (idmap id), tasks (u64map rowid), job_rows (u64map)
  *   mpool ── nodes[] (creation order)
  *   mjob  ── tasks[] (rowid order, NULL holes after deletes), tasks_by_id
@@ -20,7 +21,7 @@
  *   - job->counts[s] is the number of tasks in state s (slot_counts: their
  *     requiredSlots); succeeded + failed = counts[COMPLETED]. Only
  *     model_task_set_state and model_task_new/free change them.
- *   - a task is in its queue's heap (heap_idx != SIZE_MAX) only while
+ *   - a task is in its job's heap (heap_idx != SIZE_MAX) only while
  *     active, its job is active and it has no unmet dependencies
  *     (deps_unmet == 0, deps.c); it has a run only while running.
  *   - every change is journalled by the caller (model_save_*) before the
@@ -61,7 +62,8 @@
  *          the supervisor, and follows the same machine.
  *
  *   pool:  active ──delete──▶ deleting;  allocation steady ⇄ resizing
- *          (resizing ─stopresize─▶ stopping ─▶ steady)
+ *          (resizing ─stopresize─▶ stopping ─▶ steady; resizing ─past
+ *          resizeTimeout─▶ steady with resizeErrors, super.c)
  *
  * Storage documents (version 1; store.c holds them in TEXT columns). To
  * change a document: add fields freely (loaders ignore unknown keys and
@@ -81,7 +83,9 @@
 
 #include "batch/batch.h"
 #include "batch/deps.h"
+#include "batch/jobmgr.h"
 #include "batch/prep.h"
+#include "batch/sched.h"
 #include "batch/schedule.h"
 #include "batch/store.h"
 #include "core/buf.h"
@@ -235,7 +239,7 @@ void model_release(struct model *m)
         if (!e->key || !e->val)
             continue;
         q = e->val;
-        free(q->heap);
+        free(q->jheap);
         free(q->key);
         free(q);
         e->val = NULL;
@@ -325,7 +329,7 @@ void model_queue_maybe_free(struct model *m, struct mqueue *q)
     if (!q || q->pool || q->njobs > 0 || q->n > 0)
         return;
     idmap_del(&m->queues, q->key);
-    free(q->heap);
+    free(q->jheap);
     free(q->key);
     free(q);
 }
@@ -534,6 +538,7 @@ void model_pool_free(struct model *m, struct mpool *p)
         model_queue_maybe_free(m, p->queue);
     }
     json_decref(p->spec);
+    json_decref(p->resize_errors);
     free(p->nodes);
     free(p->account);
     free(p->id);
@@ -653,6 +658,7 @@ struct mjob *model_job_new(struct model *m, const char *account, const char *id,
     j->state = JOB_ACTIVE;
     j->created_ms = j->modified_ms = j->state_ms = j->start_ms = now;
     j->etag = model_next_etag(m);
+    j->qidx = SIZE_MAX;
     idmap_init(&j->tasks_by_id);
     if (idmap_put(&m->jobs, k, j) < 0)
         BUG("job id taken");
@@ -661,6 +667,7 @@ struct mjob *model_job_new(struct model *m, const char *account, const char *id,
     vec_push((void ***)&m->job_list, &m->njobs, &m->jobs_cap, j);
     model_job_apply_spec(m, j);
     prep_job_init(j);
+    jobmgr_job_init(j);
     if (events_on(m))
         job_event(m, j, NULL, model_job_state_name(j->state), NULL);
     return j;
@@ -674,8 +681,11 @@ void model_job_free(struct model *m, struct mjob *j)
         return;
     j->ntasks_frozen = true; /* no compaction while we walk the vector */
     for (size_t i = 0; i < j->ntasks; i++) {
-        if (j->tasks[i])
-            model_task_free(m, j->tasks[i]);
+        if (!j->tasks[i])
+            continue;
+        /* Out of the queue first (callers normally did that already). */
+        sched_dequeue(j->tasks[i]);
+        model_task_free(m, j->tasks[i]);
     }
     k = model_key(j->account, j->id);
     idmap_del(&m->jobs, k);
@@ -689,7 +699,9 @@ void model_job_free(struct model *m, struct mjob *j)
     idmap_release(&j->tasks_by_id);
     deps_job_free(j);
     prep_job_free(m, j);
+    jobmgr_job_free(j);
     json_decref(j->spec);
+    free(j->theap);
     free(j->tasks);
     free(j->terminate_reason);
     free(j->account);
@@ -992,6 +1004,8 @@ uint64_t model_save_pool(struct model *m, struct mpool *p)
     }
     if (p->dealloc)
         json_object_set_new(o, "do", json_integer(p->dealloc));
+    if (p->resize_errors)
+        json_object_set(o, "re", p->resize_errors);
     return store_put(m->store, STORE_POOL, p->rowid, 0, dump_take(o), NULL);
 }
 
@@ -1219,6 +1233,8 @@ int model_load_pool(struct model *m, uint64_t rowid, const char *doc,
         p->join_ms = jint(o, "jtm", 0);
     }
     p->dealloc = (int)jint(o, "do", 0);
+    if (json_is_array(json_object_get(o, "re")))
+        p->resize_errors = json_incref(json_object_get(o, "re"));
     bump(m, rowid, p->etag);
     json_decref(o);
     return 0;

@@ -84,19 +84,25 @@ struct mtask;
 struct deps_job;
 struct deps_ranges;
 struct mjob_prep;
+struct jobmgr;
 struct schedule_set;
 
 /*
- * The runnable tasks of one pool id (per account): a binary heap ordered by
- * job priority (high first) then arrival (seq). Jobs name their pool by id
- * and may do so before the pool exists, so queues are created on demand
- * and outlive neither their pool nor their last job by much (freed when
- * both are gone and the heap is empty).
+ * The runnable tasks of one pool id (per account), in two levels (sched.c):
+ * each job keeps its queued tasks in a heap by arrival (seq), and the queue
+ * keeps the jobs that have any in a heap by job priority (high first), then
+ * the arrival of their first task. Taking tops gives the tasks in (priority,
+ * seq) order, and a job that a node cannot take at all is passed over in
+ * one step. Jobs name their pool by id and may do so before the pool
+ * exists, so queues are created on demand and outlive neither their pool
+ * nor their last job by much (freed when both are gone and nothing is
+ * queued).
  */
 struct mqueue {
-    char *key; /* "account/poolid" as first spelled */
-    struct mtask **heap;
-    size_t n, cap;
+    char *key;           /* "account/poolid" as first spelled */
+    struct mjob **jheap; /* jobs with queued tasks */
+    size_t jn, jcap;
+    size_t n;           /* queued tasks, all jobs together */
     struct mpool *pool; /* NULL while no pool has this id */
     int njobs;          /* jobs naming this pool */
 };
@@ -147,7 +153,7 @@ struct mtask {
     char *affinity; /* affinityInfo node id ("TVM:" dropped) or NULL */
     /* links */
     struct mrun *run; /* while running */
-    size_t heap_idx;  /* in job->queue, or SIZE_MAX */
+    size_t heap_idx;  /* in job->theap (queued), or SIZE_MAX */
     size_t job_idx;   /* in job->tasks */
 };
 
@@ -175,9 +181,15 @@ struct mjob {
     uint64_t assigned;    /* tasks ever handed to a node */
     bool user_terminated; /* Job_Terminate was called */
     int succeeded, failed, slots_succeeded, slots_failed;
-    int nruns; /* runs on nodes, cancelled ones included */
+    int nruns;              /* runs on nodes, cancelled ones included */
     struct deps_job *deps;  /* dependency index (deps.c), NULL until used */
     struct mjob_prep *prep; /* preparation/release (prep.c), NULL if none */
+    struct jobmgr *jm;      /* job manager task (jobmgr.c), NULL if none */
+    /* queued tasks (sched.c): a heap by seq; the job is in queue->jheap
+     * (at qidx) exactly while it is not empty */
+    struct mtask **theap;
+    size_t tn, tcap;
+    size_t qidx; /* in queue->jheap, or SIZE_MAX */
 };
 
 struct mpool {
@@ -192,6 +204,8 @@ struct mpool {
     int target, target_low;
     int slots; /* taskSlotsPerNode */
     int64_t resize_timeout_ms;
+    json_t *resize_errors; /* resizeErrors of the last resize (super.c,
+                              pool_api.c): an array, or NULL = none */
     /* nodes (nodeops.c, join.c) */
     bool join_mode;     /* x-shoal-allocation jointoken: nodes join */
     char join_hash[65]; /* hex SHA-256 of the join token; "" = none */
@@ -228,6 +242,8 @@ struct mnode {
     struct mrun **runs;
     size_t nruns, runs_cap;
     int slots_used;
+    int reserved; /* sched_assign: slots promised to affinity tasks (0
+                     outside a call) */
     struct http_req *parked;
     int64_t park_deadline_mono;
     bool kick_pending;

@@ -25,6 +25,14 @@
  * nodeDeallocationOption (nodeops.c: requeue, terminate, taskcompletion,
  * retaineddata); a resize down picks idle nodes before busy ones (super.c).
  *
+ * resizeTimeout (pool add, resize, removenodes): at least
+ * sched.min_resize_timeout_ms (5 minutes, as the service) or 400
+ * InvalidPropertyValue; absent on a resize means the default 15 minutes
+ * for that resize. A resize still unfinished when it runs out ends steady
+ * with resizeErrors [AllocationTimedout] (super.c); a stopresize leaves
+ * [ResizeStopped] (the service's PoolResizeErrorCodes); the next resize
+ * clears them. resizeErrors are shown only while the pool is steady.
+ *
  * Structures: none of its own; it parses (spec.c), changes the model under
  * its lock, waits for the journal, and renders CloudPool JSON.
  * Threads: http workers. Ownership: rendered JSON is handed to the reply.
@@ -40,6 +48,7 @@
 #include "batch/sched.h"
 #include "batch/spec.h"
 #include "batch/store.h"
+#include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -69,6 +78,51 @@ static size_t live_nodes(const struct mpool *p)
     return n;
 }
 
+/*
+ * resizeTimeout of a PoolAddParameter, PoolResizeParameter or
+ * NodeRemoveParameter: at least sched.min_resize_timeout_ms (the service's
+ * 5 minutes), else 400 InvalidPropertyValue (the spec: "If you specify a
+ * value less than 5 minutes, the Batch service returns an error").
+ */
+static int check_resize_timeout(const struct batch_service *s, json_t *body,
+                                struct err *e)
+{
+    const char *v = json_string_value(json_object_get(body, "resizeTimeout"));
+    int64_t ms = 0, min = s->cfg->min_resize_timeout_ms;
+    char reason[64];
+
+    if (!v || (timefmt_parse_duration(v, &ms) == 0 && ms >= min))
+        return 0;
+    if (min % 60000 == 0)
+        snprintf(reason, sizeof(reason), "the minimum value is %lld minutes",
+                 (long long)(min / 60000));
+    else
+        snprintf(reason, sizeof(reason), "the minimum value is %lld ms",
+                 (long long)min);
+    err_set(e, ERR_INVALID, "InvalidPropertyValue",
+            "the value provided for property 'resizeTimeout' is invalid");
+    err_add_detail(e, "PropertyName", "resizeTimeout");
+    err_add_detail(e, "Reason", reason);
+    return -ERR_INVALID;
+}
+
+/*
+ * A resize (or removenodes) starts: its resizeTimeout (absent: the default
+ * 15 minutes, not the last resize's) becomes the pool's, and the errors of
+ * the last resize are forgotten.
+ */
+static void resize_begin(struct mpool *p, json_t *body)
+{
+    json_t *v = json_object_get(body, "resizeTimeout");
+
+    if (v)
+        json_object_set(p->spec, "resizeTimeout", v);
+    else
+        json_object_del(p->spec, "resizeTimeout");
+    json_decref(p->resize_errors);
+    p->resize_errors = NULL;
+}
+
 json_t *pool_api_render(struct breq *b, const struct mpool *p)
 {
     json_t *o = json_object();
@@ -95,6 +149,10 @@ json_t *pool_api_render(struct breq *b, const struct mpool *p)
     copy_field(o, p->spec, "cloudServiceConfiguration");
     copy_field(o, p->spec, "virtualMachineConfiguration");
     batch_api_duration(o, "resizeTimeout", p->resize_timeout_ms);
+    /* The last resize's errors, shown only once it is over (the spec). */
+    if (p->resize_errors && p->alloc == POOL_STEADY &&
+        json_array_size(p->resize_errors) > 0)
+        json_object_set(o, "resizeErrors", p->resize_errors);
     json_object_set_new(o, "currentDedicatedNodes",
                         json_integer((json_int_t)dedicated));
     json_object_set_new(o, "currentLowPriorityNodes",
@@ -204,7 +262,9 @@ static void pool_add(struct http_req *req, struct breq *b)
     uint64_t etag, ticket;
     int64_t now = timefmt_now_ms(), mod;
 
-    if (batch_api_body(req, SPEC_POOL_ADD, false, &spec, &e) < 0) {
+    if (batch_api_body(req, SPEC_POOL_ADD, false, &spec, &e) < 0 ||
+        check_resize_timeout(b->s, spec, &e) < 0) {
+        json_decref(spec);
         batch_api_fail(req, &e);
         return;
     }
@@ -353,7 +413,9 @@ static void pool_action(struct http_req *req, struct breq *b, struct mpool *p,
     }
     /* Validate the body before any state check, outside the lock. */
     pthread_mutex_unlock(&m->mu);
-    if (kind >= 0 && batch_api_body(req, kind, false, &body, &e) < 0) {
+    if (kind >= 0 && (batch_api_body(req, kind, false, &body, &e) < 0 ||
+                      check_resize_timeout(b->s, body, &e) < 0)) {
+        json_decref(body);
         batch_api_fail(req, &e);
         return;
     }
@@ -403,9 +465,7 @@ static void pool_action(struct http_req *req, struct breq *b, struct mpool *p,
         v = json_object_get(body, "targetLowPriorityNodes");
         if (v)
             json_object_set(p->spec, "targetLowPriorityNodes", v);
-        v = json_object_get(body, "resizeTimeout");
-        if (v)
-            json_object_set(p->spec, "resizeTimeout", v);
+        resize_begin(p, body);
         model_pool_apply_spec(p);
         model_pool_set_alloc(p, POOL_RESIZING, now);
     } else if (kind == SPEC_POOL_PROPS) {
@@ -456,6 +516,7 @@ static void pool_action(struct http_req *req, struct breq *b, struct mpool *p,
             json_object_set_new(
                 p->spec, "targetLowPriorityNodes",
                 json_integer(left < p->target ? 0 : left - p->target));
+            resize_begin(p, body);
             model_pool_apply_spec(p);
             model_pool_set_alloc(p, POOL_RESIZING, now);
         }
@@ -472,6 +533,13 @@ static void pool_action(struct http_req *req, struct breq *b, struct mpool *p,
         json_object_set_new(p->spec, "targetLowPriorityNodes", json_integer(0));
         model_pool_apply_spec(p);
         model_pool_set_alloc(p, POOL_STOPPING, now);
+        /* What the stopped resize did not do is its error (as the
+         * service's ResizeStopped); the previous ones are gone. */
+        json_decref(p->resize_errors);
+        p->resize_errors = json_pack(
+            "[{s:s, s:s}]", "code", "ResizeStopped", "message",
+            "Desired number of dedicated nodes could not be allocated due to "
+            "a stop resize operation");
     }
     p->modified_ms = now;
     p->etag = model_next_etag(m);

@@ -23,9 +23,10 @@
  *                                    success) or ALONG (the task runs at
  *                                    once, the preparation beside it)
  *   completed, success (or no wait)  RUN: nothing to send
- *   completed, failure, wait         BLOCKED: sched_assign skips the task
- *                                    on this node (it runs elsewhere or
- *                                    waits, as the real service)
+ *   completed, failure, wait         BLOCKED: sched_assign passes the
+ *                                    job over on this node (its tasks run
+ *                                    elsewhere or wait, as the real
+ *                                    service)
  *
  * A preparation that fails with waitForSuccess makes the agent report its
  * waiting tasks as not started ("prepFailed"); agent_api.c puts them back
@@ -255,10 +256,11 @@ enum prep_gate prep_gate(const struct mjob *j, const struct mnode *n)
 
 bool prep_queue_runnable(const struct mqueue *q, const struct mnode *n)
 {
-    size_t k = q->n < PREP_PEEK ? q->n : PREP_PEEK;
-
-    for (size_t i = 0; i < k; i++) {
-        if (prep_gate(q->heap[i]->job, n) != PREP_GATE_BLOCKED)
+    /* Jobs, not tasks: a blocked job costs one look however many tasks
+     * it has queued, and the first job without a failed preparation here
+     * (most have none) ends the walk. */
+    for (size_t i = 0; i < q->jn; i++) {
+        if (prep_gate(q->jheap[i], n) != PREP_GATE_BLOCKED)
             return true;
     }
     return false;

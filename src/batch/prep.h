@@ -95,11 +95,10 @@ int prep_task_id_check(const struct mjob *j, const char *id, struct err *err);
 /* The gate for a task of j on n (O(1)). */
 enum prep_gate prep_gate(const struct mjob *j, const struct mnode *n);
 /*
- * Whether a task near the top of q (the first PREP_PEEK heap entries) is
- * not blocked on n by a failed preparation: else n has nothing to take and
- * its long-poll may park instead of spinning.
+ * Whether some job with queued tasks in q is not blocked on n by a failed
+ * preparation: else n has nothing to take and its long-poll may park
+ * instead of spinning. O(jobs queued in q) at worst.
  */
-#define PREP_PEEK 33
 bool prep_queue_runnable(const struct mqueue *q, const struct mnode *n);
 /* A task of j was just assigned to n: remember the node. */
 void prep_assigned(struct model *m, struct mjob *j, struct mnode *n);

@@ -6,26 +6,38 @@
  * scan of the tasks.
  *
  * Structures:
- *   mqueue (one per pool id): a binary min-heap of active tasks keyed by
- *     (-job priority, seq). seq is the task's arrival order and survives
- *     retries and requeues, so a retried task keeps its place.
+ *   mqueue (one per pool id): a heap of the jobs that have queued tasks,
+ *     keyed by (-job priority, seq of the job's first queued task); each
+ *     job keeps its queued (active) tasks in a heap of its own by seq.
+ *     Taking tops yields tasks in (-priority, seq) order, as one heap of
+ *     tasks would, but lets a node pass over a whole job in O(log jobs).
+ *     seq is the task's arrival order and survives retries and requeues,
+ *     so a retried task keeps its place.
  *   mrun: one attempt of a task on a node, holding task->slots of the
- *     node's pool->slots. node->runs lists them; task->run points back.
- *     A run outlives its task's interest in it when the task is
+ *     node's pool->slots (all of them for a job manager task with
+ *     runExclusive, jobmgr.c). node->runs lists them; task->run points
+ *     back. A run outlives its task's interest in it when the task is
  *     terminated or deleted while running (run->task NULL, cancel set):
  *     the slots stay taken until the agent confirms the kill.
  *
- * Placement (sched_assign, for one node n): take heap tops in order while
- * they fit n's free slots. Strict order: when the top task needs more
- * requiredSlots than n has free, n takes nothing more (no scan for a
- * smaller task; a wide task is never starved by narrow ones behind it);
- * a task wider than the pool's taskSlotsPerNode can never run and leaves
- * the heap, staying active (the spec only says a task runs on a node with
- * enough free slots). Soft affinity: a top task whose affinityInfo names
- * another usable node of the pool with room for it now is passed over
- * for n (at most SCHED_AFFINITY_SKIP per call, then put back in order)
- * and that node is woken; when the node is busy or gone, anyone takes it.
- * Priority across jobs sharing a pool is the heap key itself.
+ * Placement (sched_assign, for one node n): take the top task of the top
+ * job while it fits n's free slots. Passed over, and put back in order at
+ * the end of the call:
+ *   - a job whose preparation failed on n (prep_gate BLOCKED): the whole
+ *     job at once, however many tasks it has queued;
+ *   - a task whose affinityInfo names another usable node of the pool
+ *     with room for it now (that node is woken). Room already promised to
+ *     tasks passed over in this call counts as taken (mnode.reserved), so
+ *     a call passes over at most as many such tasks as the other nodes
+ *     have free slots; when the node is busy or gone, anyone takes it.
+ * There is no other limit: a node finds the first task it can take in
+ * O((jobs + tasks passed over) log n), never by scanning a job's tasks.
+ * Strict order otherwise: when the top task needs more requiredSlots than
+ * n has free, n takes nothing more (no scan for a smaller task; a wide
+ * task is never starved by narrow ones behind it); a task wider than the
+ * pool's taskSlotsPerNode can never run and leaves the heap, staying
+ * active (the spec only says a task runs on a node with enough free
+ * slots). Priority across jobs sharing a pool is the heap key itself.
  *
  * Dependencies and exit conditions: a task waiting on dependencies
  * (deps_unmet > 0, deps.c) is never queued; every completion goes through
@@ -35,8 +47,12 @@
  * TaskFailed) or disable (as Job_Disable with requeue).
  *
  * Invariants:
- *   - t in heap  <=>  t->state == active && job active && not running &&
- *     t->deps_unmet == 0 (and t fits the pool; see placement).
+ *   - t in its job's heap  <=>  t->state == active && job active && not
+ *     running && t->deps_unmet == 0 (and t fits the pool; see placement).
+ *   - j in its queue's heap  <=>  j's heap is not empty (outside
+ *     sched_assign, which puts back what it passed over before it
+ *     returns); queue->n is the number of queued tasks of all its jobs.
+ *   - node->reserved == 0 outside sched_assign.
  *   - node->slots_used == sum of its runs' slots.
  *   - job->nruns == number of runs (anywhere) with run->job == job; a job
  *     in terminating/deleting moves on only when it reaches 0.
@@ -54,9 +70,12 @@
  *   active|running ──terminate──▶ completed (TaskEnded if it was running)
  *
  * Job preparation (prep.c): sched_assign asks prep_gate for each top
- * task; a task whose job's preparation failed on n (waitForSuccess) is
- * passed over for n like an affinity skip (same limit), so it runs on
- * another node or waits. Jobs: disable puts the job in disabling, kills
+ * job; a job whose preparation failed on n (waitForSuccess) is passed
+ * over for n (see placement), so its tasks run on another node or wait.
+ * Job manager tasks (jobmgr.c): created with their job, so they are
+ * first in its order; with runExclusive a run takes every slot of its
+ * node; a completed one with killJobOnCompletion terminates its job
+ * (JMComplete, sched_job_check). Jobs: disable puts the job in disabling, kills
  * (requeue, terminate) or keeps (wait) its runs, and sched_job_check makes
  * it disabled once its runs are gone; enable makes it enabling, queues its
  * active tasks and makes it active. A failed attempt of a
@@ -75,15 +94,12 @@
 
 #include "batch/deps.h"
 #include "batch/exitcond.h"
+#include "batch/jobmgr.h"
 #include "batch/prep.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/parse.h"
 #include "core/timefmt.h"
-
-/* At most this many tasks per sched_assign call are passed over for the
- * node they prefer; past that affinity is ignored (no long scans). */
-#define SCHED_AFFINITY_SKIP 32
 
 static sched_wake_fn waker;
 static void *waker_ctx;
@@ -94,64 +110,169 @@ void sched_set_waker(sched_wake_fn fn, void *ctx)
     waker_ctx = ctx;
 }
 
-/* ---- the heap ---------------------------------------------------------- */
+/* ---- the two-level heap ------------------------------------------------- */
 
-static bool before(const struct mtask *a, const struct mtask *b)
+/*
+ * A job's heap holds its queued tasks by seq (one job, one priority); the
+ * queue's heap holds the jobs that have any, by (-priority, their top
+ * task's seq). A job's key changes when its priority or its top task does;
+ * every such change re-sifts the job.
+ */
+static void tset(struct mjob *j, size_t i, struct mtask *t)
 {
-    if (a->job->priority != b->job->priority)
-        return a->job->priority > b->job->priority;
-    return a->seq < b->seq;
-}
-
-static void heap_set(struct mqueue *q, size_t i, struct mtask *t)
-{
-    q->heap[i] = t;
+    j->theap[i] = t;
     t->heap_idx = i;
 }
 
-static void sift_up(struct mqueue *q, size_t i)
+static void tsift_up(struct mjob *j, size_t i)
 {
-    struct mtask *t = q->heap[i];
+    struct mtask *t = j->theap[i];
 
     while (i > 0) {
         size_t p = (i - 1) / 2;
-        if (!before(t, q->heap[p]))
+        if (j->theap[p]->seq < t->seq)
             break;
-        heap_set(q, i, q->heap[p]);
+        tset(j, i, j->theap[p]);
         i = p;
     }
-    heap_set(q, i, t);
+    tset(j, i, t);
 }
 
-static void sift_down(struct mqueue *q, size_t i)
+static void tsift_down(struct mjob *j, size_t i)
 {
-    struct mtask *t = q->heap[i];
+    struct mtask *t = j->theap[i];
 
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, c;
-        if (l >= q->n)
+        if (l >= j->tn)
             break;
-        c = (r < q->n && before(q->heap[r], q->heap[l])) ? r : l;
-        if (!before(q->heap[c], t))
+        c = (r < j->tn && j->theap[r]->seq < j->theap[l]->seq) ? r : l;
+        if (t->seq < j->theap[c]->seq)
             break;
-        heap_set(q, i, q->heap[c]);
+        tset(j, i, j->theap[c]);
         i = c;
     }
-    heap_set(q, i, t);
+    tset(j, i, t);
 }
 
-static void heap_remove(struct mqueue *q, struct mtask *t)
+static bool job_before(const struct mjob *a, const struct mjob *b)
 {
+    if (a->priority != b->priority)
+        return a->priority > b->priority;
+    return a->theap[0]->seq < b->theap[0]->seq;
+}
+
+static void jset(struct mqueue *q, size_t i, struct mjob *j)
+{
+    q->jheap[i] = j;
+    j->qidx = i;
+}
+
+static void jsift_up(struct mqueue *q, size_t i)
+{
+    struct mjob *j = q->jheap[i];
+
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!job_before(j, q->jheap[p]))
+            break;
+        jset(q, i, q->jheap[p]);
+        i = p;
+    }
+    jset(q, i, j);
+}
+
+static void jsift_down(struct mqueue *q, size_t i)
+{
+    struct mjob *j = q->jheap[i];
+
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, c;
+        if (l >= q->jn)
+            break;
+        c = (r < q->jn && job_before(q->jheap[r], q->jheap[l])) ? r : l;
+        if (!job_before(q->jheap[c], j))
+            break;
+        jset(q, i, q->jheap[c]);
+        i = c;
+    }
+    jset(q, i, j);
+}
+
+/* The job's key changed: put it back in its place. */
+static void job_resift(struct mqueue *q, struct mjob *j)
+{
+    jsift_down(q, j->qidx);
+    jsift_up(q, j->qidx);
+}
+
+static void job_push(struct mqueue *q, struct mjob *j)
+{
+    if (q->jn == q->jcap) {
+        size_t cap = q->jcap ? q->jcap * 2 : 16, bytes;
+        if (!size_mul(cap, sizeof(*q->jheap), &bytes))
+            BUG("queue too large");
+        q->jheap = xrealloc(q->jheap, bytes);
+        q->jcap = cap;
+    }
+    q->jheap[q->jn] = j;
+    j->qidx = q->jn++;
+    jsift_up(q, j->qidx);
+}
+
+static void job_pull(struct mqueue *q, struct mjob *j)
+{
+    size_t i = j->qidx;
+    struct mjob *last;
+
+    j->qidx = SIZE_MAX;
+    last = q->jheap[--q->jn];
+    if (i == q->jn)
+        return;
+    jset(q, i, last);
+    job_resift(q, last);
+}
+
+/* Queue t in its job's heap, and the job in q when it was empty. */
+static void task_push(struct mqueue *q, struct mtask *t)
+{
+    struct mjob *j = t->job;
+
+    if (j->tn == j->tcap) {
+        size_t cap = j->tcap ? j->tcap * 2 : 16, bytes;
+        if (!size_mul(cap, sizeof(*j->theap), &bytes))
+            BUG("queue too large");
+        j->theap = xrealloc(j->theap, bytes);
+        j->tcap = cap;
+    }
+    j->theap[j->tn] = t;
+    t->heap_idx = j->tn++;
+    tsift_up(j, t->heap_idx);
+    q->n++;
+    if (j->qidx == SIZE_MAX)
+        job_push(q, j);
+    else if (t->heap_idx == 0)
+        jsift_up(q, j->qidx); /* a smaller seq on top: the key went down */
+}
+
+static void task_pull(struct mqueue *q, struct mtask *t)
+{
+    struct mjob *j = t->job;
     size_t i = t->heap_idx;
     struct mtask *last;
 
     t->heap_idx = SIZE_MAX;
-    last = q->heap[--q->n];
-    if (i == q->n)
-        return;
-    heap_set(q, i, last);
-    sift_down(q, i);
-    sift_up(q, last->heap_idx);
+    q->n--;
+    last = j->theap[--j->tn];
+    if (i != j->tn) {
+        tset(j, i, last);
+        tsift_down(j, i);
+        tsift_up(j, last->heap_idx);
+    }
+    if (j->tn == 0)
+        job_pull(q, j);
+    else if (i == 0)
+        jsift_down(q, j->qidx); /* a larger seq on top: the key went up */
 }
 
 static bool job_schedulable(const struct mjob *j)
@@ -191,20 +312,6 @@ void sched_wake_node(struct mnode *n)
     wake_node(n);
 }
 
-static void heap_push(struct mqueue *q, struct mtask *t)
-{
-    if (q->n == q->cap) {
-        size_t cap = q->cap ? q->cap * 2 : 64, bytes;
-        if (!size_mul(cap, sizeof(*q->heap), &bytes))
-            BUG("queue too large");
-        q->heap = xrealloc(q->heap, bytes);
-        q->cap = cap;
-    }
-    q->heap[q->n] = t;
-    t->heap_idx = q->n++;
-    sift_up(q, t->heap_idx);
-}
-
 void sched_enqueue(struct model *m, struct mtask *t)
 {
     struct mqueue *q = t->job->queue;
@@ -212,7 +319,7 @@ void sched_enqueue(struct model *m, struct mtask *t)
     if (t->heap_idx != SIZE_MAX || t->state != TASK_ACTIVE || t->run ||
         t->deps_unmet > 0 || !job_schedulable(t->job) || !q)
         return;
-    heap_push(q, t);
+    task_push(q, t);
     wake_pool(m, q);
 }
 
@@ -220,18 +327,14 @@ void sched_dequeue(struct mtask *t)
 {
     if (t->heap_idx == SIZE_MAX)
         return;
-    heap_remove(t->job->queue, t);
+    task_pull(t->job->queue, t);
 }
 
 void sched_job_reprioritize(struct mjob *j)
 {
-    for (size_t i = 0; i < j->ntasks; i++) {
-        struct mtask *t = j->tasks[i];
-        if (!t || t->heap_idx == SIZE_MAX)
-            continue;
-        sift_down(j->queue, t->heap_idx);
-        sift_up(j->queue, t->heap_idx);
-    }
+    /* Within the job the order is seq alone: only the job moves. */
+    if (j->qidx != SIZE_MAX)
+        job_resift(j->queue, j);
 }
 
 void sched_job_requeue_all(struct model *m, struct mjob *j)
@@ -285,7 +388,9 @@ static void run_add(struct mnode *n, struct mrun *r)
 
 /*
  * Soft affinity (affinityInfo): the node t prefers, when that is another
- * usable node of n's pool with room for t now; else NULL (n may take it).
+ * usable node of n's pool with room for t now, counting what this
+ * sched_assign call already left to it (x->reserved); else NULL (n may
+ * take it).
  */
 static struct mnode *affinity_elsewhere(struct model *m, const struct mnode *n,
                                         const struct mtask *t)
@@ -296,62 +401,88 @@ static struct mnode *affinity_elsewhere(struct model *m, const struct mnode *n,
         return NULL;
     x = model_node_find(m, t->affinity);
     if (!x || x->pool != n->pool || !sched_node_usable(x) ||
-        x->slots_used + t->slots > x->pool->slots)
+        x->slots_used + x->reserved + jobmgr_slots(t, x->pool) > x->pool->slots)
         return NULL;
     return x;
+}
+
+/* A growable stash of pointers (the passes-over of one sched_assign). */
+struct stash {
+    void **v;
+    size_t n, cap;
+};
+
+static void stash_add(struct stash *s, void *p)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 16, bytes;
+        if (!size_mul(cap, sizeof(*s->v), &bytes))
+            BUG("stash too large");
+        s->v = xrealloc(s->v, bytes);
+        s->cap = cap;
+    }
+    s->v[s->n++] = p;
 }
 
 size_t sched_assign(struct model *m, struct mnode *n, uint64_t seq, size_t max,
                     struct mrun ***out, size_t *nout, size_t *cap, int64_t now)
 {
     struct mqueue *q = n->pool->queue;
-    struct mtask *skipped[SCHED_AFFINITY_SKIP];
-    size_t got = 0, nskip = 0;
+    struct stash jobs = { 0 }, tasks = { 0 }, promised = { 0 };
+    size_t got = 0;
 
     if (!sched_node_usable(n) || !q)
         return 0;
-    while (got < max && q->n > 0) {
-        struct mtask *t = q->heap[0];
+    while (got < max && q->jn > 0) {
+        struct mjob *j = q->jheap[0];
+        struct mtask *t = j->theap[0];
         struct mnode *x;
         struct mrun *r;
         enum prep_gate gate;
+        int slots;
 
+        if (n->slots_used >= n->pool->slots)
+            break; /* full: nothing to look at */
+        gate = prep_gate(j, n);
+        if (gate == PREP_GATE_BLOCKED) {
+            /* The job's preparation failed on n: none of its tasks may
+             * run here. The whole job steps aside (put back below). */
+            job_pull(q, j);
+            stash_add(&jobs, j);
+            continue;
+        }
         if (t->slots > n->pool->slots) {
             /* Can never fit on this pool: it waits (as the real service
              * leaves it active); keep the queue moving past it. */
-            heap_remove(q, t);
+            task_pull(q, t);
             continue;
         }
-        if (n->slots_used + t->slots > n->pool->slots)
-            break;
-        if (nskip < SCHED_AFFINITY_SKIP &&
-            (x = affinity_elsewhere(m, n, t)) != NULL) {
-            /* Leave it to the node it prefers (put back below, in order). */
-            heap_remove(q, t);
-            skipped[nskip++] = t;
+        x = affinity_elsewhere(m, n, t);
+        if (x) {
+            /* Leave it to the node it prefers (put back below, in order).
+             * Its room is promised, so the passes-over of one call are
+             * bounded by the free slots of the other nodes. */
+            task_pull(q, t);
+            stash_add(&tasks, t);
+            if (x->reserved == 0)
+                stash_add(&promised, x);
+            x->reserved += jobmgr_slots(t, x->pool);
             wake_node(x);
             continue;
         }
-        gate = prep_gate(t->job, n);
-        if (gate == PREP_GATE_BLOCKED) {
-            /* The job's preparation failed on n: its tasks go elsewhere
-             * (put back below); past the skip limit n takes no more. */
-            if (nskip == SCHED_AFFINITY_SKIP)
-                break;
-            heap_remove(q, t);
-            skipped[nskip++] = t;
-            continue;
-        }
-        heap_remove(q, t);
+        slots = jobmgr_slots(t, n->pool);
+        if (n->slots_used + slots > n->pool->slots)
+            break;
+        task_pull(q, t);
         r = xcalloc(1, sizeof(*r));
         r->node = n;
         r->task = t;
-        r->job = t->job;
+        r->job = j;
         r->rowid = t->rowid;
         r->attempt = ++t->attempt;
-        r->slots = t->slots;
+        r->slots = slots;
         r->deliver_seq = seq;
-        t->job->nruns++;
+        j->nruns++;
         run_add(n, r);
         t->run = r;
         t->start_ms = now;
@@ -366,7 +497,7 @@ size_t sched_assign(struct model *m, struct mnode *n, uint64_t seq, size_t max,
             now);
         t->etag = model_next_etag(m);
         model_save_task(m, t);
-        prep_assigned(m, t->job, n);
+        prep_assigned(m, j, n);
         if (*nout == *cap) {
             *cap = *cap ? *cap * 2 : 16;
             *out = xrealloc(*out, *cap * sizeof(**out));
@@ -375,8 +506,18 @@ size_t sched_assign(struct model *m, struct mnode *n, uint64_t seq, size_t max,
         got++;
     }
     /* Back without waking the pool: the preferred nodes were woken. */
-    for (size_t i = 0; i < nskip; i++)
-        heap_push(q, skipped[i]);
+    for (size_t i = 0; i < tasks.n; i++)
+        task_push(q, tasks.v[i]);
+    for (size_t i = 0; i < jobs.n; i++) {
+        struct mjob *j = jobs.v[i];
+        if (j->qidx == SIZE_MAX)
+            job_push(q, j);
+    }
+    for (size_t i = 0; i < promised.n; i++)
+        ((struct mnode *)promised.v[i])->reserved = 0;
+    free(jobs.v);
+    free(tasks.v);
+    free(promised.v);
     if (got)
         sched_node_refresh(m, n, now);
     return got;
@@ -768,6 +909,12 @@ void sched_job_check(struct model *m, struct mjob *j, int64_t now)
         model_job_set_state(m, j, JOB_DISABLED, now);
         model_save_job(m, j);
     }
+    if (j->state == JOB_ACTIVE && jobmgr_ends_job(j)) {
+        /* killJobOnCompletion: the job ends with its manager task. */
+        log_info("job manager task completed job=%s task=%s", j->id, j->jm->id);
+        sched_job_terminate(m, j, "JMComplete", now);
+        return;
+    }
     if (j->state == JOB_ACTIVE && j->terminate_on_complete &&
         j->counts[TASK_ACTIVE] == 0 && j->counts[TASK_PREPARING] == 0 &&
         j->counts[TASK_RUNNING] == 0) {
@@ -894,11 +1041,15 @@ void sched_recover(struct model *m, int64_t mono)
             r->job = j;
             r->rowid = t->rowid;
             r->attempt = t->attempt;
-            r->slots = t->slots;
+            r->slots = jobmgr_slots(t, n->pool);
             r->delivered = true;
             j->nruns++;
             run_add(n, r);
             t->run = r;
         }
+        /* A job manager task that completed just before a crash ends its
+         * job now if that was not journalled yet. */
+        if (j->state == JOB_ACTIVE && j->jm)
+            sched_job_check(m, j, timefmt_now_ms());
     }
 }

@@ -59,9 +59,11 @@ void sched_node_refresh(struct model *m, struct mnode *n, int64_t now);
  * Fill n's free slots from its pool's queue, at most max tasks: each task
  * becomes running with a new attempt and a run on n carrying seq. The runs
  * are appended to *out (grown with xrealloc). Returns how many. Strict
- * queue order: stops at a task that does not fit n's free slots; passes
- * over (and puts back) tasks whose affinityInfo names another node of the
- * pool with room for them (see sched.c).
+ * queue order: stops at a task that does not fit n's free slots (a job
+ * manager task with runExclusive needs all of them); passes over (and
+ * puts back) whole jobs whose preparation failed on n and tasks whose
+ * affinityInfo names another node of the pool with room for them, with no
+ * fixed limit and without scanning a job's tasks (see sched.c).
  */
 size_t sched_assign(struct model *m, struct mnode *n, uint64_t seq, size_t max,
                     struct mrun ***out, size_t *nout, size_t *cap, int64_t now);

@@ -40,8 +40,10 @@
  * Storage: table batch_schedules (store.c), one document per schedule
  * (version 1; schedule_save). Add fields freely (the loader defaults
  * missing ones); to change a field's meaning bump "v" and load both.
- * Schedule state changes are not events (batch.h has no kind for them);
- * the jobs they make are.
+ * Events: every creation, state change and removal of a schedule is a
+ * BATCH_EVENT_SCHEDULE (batch.h; notify logs it as JobScheduleStateChange),
+ * journalled with the change (set_state, schedule_new, schedule_tick's
+ * removal), as the jobs they make have their own. Nothing while loading.
  *
  * Threads: under the model lock (the caller's; schedule_tick takes it).
  * Ownership: the set owns its schedules; specs passed to new are taken.
@@ -53,6 +55,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batch/batch.h"
+#include "batch/jobmgr.h"
 #include "batch/sched.h"
 #include "batch/store.h"
 #include "core/err.h"
@@ -69,6 +73,24 @@ static const char *const state_names[] = { "active", "completed", "disabled",
 const char *schedule_state_name(enum schedule_state s)
 {
     return state_names[s];
+}
+
+/* Journal a state-change event of s (old or new NULL: made or removed). */
+static void state_event(struct model *m, const struct mschedule *s,
+                        const char *old, const char *new_state)
+{
+    struct batch_event ev;
+
+    if (m->loading || !m->store || !store_wants_events(m->store))
+        return;
+    memset(&ev, 0, sizeof(ev));
+    ev.account = s->account;
+    ev.kind = BATCH_EVENT_SCHEDULE;
+    ev.id = s->id;
+    ev.old_state = old;
+    ev.new_state = new_state;
+    ev.time_ms = timefmt_now_ms();
+    store_event(m->store, &ev);
 }
 
 /* ---- timing ------------------------------------------------------------- */
@@ -206,6 +228,7 @@ struct mschedule *schedule_new(struct model *m, const char *account,
     schedule_times_of(json_object_get(spec, "schedule"), &s->times);
     s->next_ms = schedule_first(&s->times, now, 0, 0);
     link_new(m, s);
+    state_event(m, s, NULL, schedule_state_name(s->state));
     schedule_save(m, s);
     return s;
 }
@@ -294,6 +317,7 @@ static void make_job(struct model *m, struct mschedule *s, int64_t now)
     json_object_set_new(spec, "id", json_string(id));
     j = model_job_new(m, s->account, id, spec, now);
     model_save_job(m, j);
+    jobmgr_task_add(m, j, now); /* its jobManagerTask, if any, first */
     /* onAllTasksComplete terminatejob with no tasks: done at once. */
     sched_job_check(m, j, now);
     free(s->recent);
@@ -304,10 +328,12 @@ static void make_job(struct model *m, struct mschedule *s, int64_t now)
 
 /* ---- state -------------------------------------------------------------- */
 
-static void set_state(struct mschedule *s, enum schedule_state st, int64_t now)
+static void set_state(struct model *m, struct mschedule *s,
+                      enum schedule_state st, int64_t now)
 {
     if (s->state == st)
         return;
+    state_event(m, s, schedule_state_name(s->state), schedule_state_name(st));
     s->prev_state = s->state;
     s->prev_state_ms = s->state_ms;
     s->has_prev = true;
@@ -328,17 +354,17 @@ void schedule_terminate(struct model *m, struct mschedule *s, int64_t now)
 {
     struct mjob *j = schedule_active_job(m, s);
 
-    set_state(s, SCHEDULE_TERMINATING, now);
+    set_state(m, s, SCHEDULE_TERMINATING, now);
     if (j)
         sched_job_terminate(m, j, "TerminateJobSchedule", now);
     if (!schedule_active_job(m, s))
-        set_state(s, SCHEDULE_COMPLETED, now);
+        set_state(m, s, SCHEDULE_COMPLETED, now);
     schedule_touch(m, s, now);
 }
 
 void schedule_delete(struct model *m, struct mschedule *s, int64_t now)
 {
-    set_state(s, SCHEDULE_DELETING, now);
+    set_state(m, s, SCHEDULE_DELETING, now);
     for (size_t i = 0; i < m->njobs; i++) {
         struct mjob *j = m->job_list[i];
         if (strcmp(j->account, s->account) == 0 && schedule_owns(s, j->id))
@@ -349,13 +375,13 @@ void schedule_delete(struct model *m, struct mschedule *s, int64_t now)
 
 void schedule_disable(struct model *m, struct mschedule *s, int64_t now)
 {
-    set_state(s, SCHEDULE_DISABLED, now);
+    set_state(m, s, SCHEDULE_DISABLED, now);
     schedule_touch(m, s, now);
 }
 
 void schedule_enable(struct model *m, struct mschedule *s, int64_t now)
 {
-    set_state(s, SCHEDULE_ACTIVE, now);
+    set_state(m, s, SCHEDULE_ACTIVE, now);
     schedule_touch(m, s, now);
 }
 
@@ -381,7 +407,7 @@ void schedule_tick(struct model *m, int64_t now)
             if (step == SCHEDULE_CREATE) {
                 make_job(m, s, now);
             } else if (step == SCHEDULE_DONE && !active) {
-                set_state(s, SCHEDULE_COMPLETED, now);
+                set_state(m, s, SCHEDULE_COMPLETED, now);
                 log_info("job schedule completed schedule=%s", s->id);
             } else if (s->next_ms == was) {
                 break;
@@ -390,13 +416,14 @@ void schedule_tick(struct model *m, int64_t now)
             break;
         case SCHEDULE_TERMINATING:
             if (!active) {
-                set_state(s, SCHEDULE_COMPLETED, now);
+                set_state(m, s, SCHEDULE_COMPLETED, now);
                 schedule_save(m, s);
             }
             break;
         case SCHEDULE_DELETING:
             if (!has_jobs(m, s)) {
                 log_info("job schedule deleted schedule=%s", s->id);
+                state_event(m, s, schedule_state_name(s->state), NULL);
                 store_del(m->store, STORE_SCHEDULE, s->rowid);
                 schedule_free(m, s);
                 continue;

@@ -18,8 +18,9 @@
  * JobWithSameIdExists (job_api.c answers JobScheduleWithSameIdExists the
  * other way round). Changes to a schedule that is deleting, terminating or
  * completed are 409 JobScheduleBeingDeleted, JobScheduleBeingTerminated,
- * JobScheduleCompleted. A jobSpecification with a jobManagerTask is 501
- * NotImplemented (spec.c).
+ * JobScheduleCompleted. The jobSpecification's preparation, release and
+ * manager tasks get their defaults here (prep.c, jobmgr.c), so every job
+ * made from it has them; each job gets its own job manager task.
  *
  * Threads: http workers. Ownership: rendered JSON goes to the reply.
  */
@@ -29,6 +30,7 @@
 
 #include "auth/auth.h"
 #include "batch/batchint.h"
+#include "batch/jobmgr.h"
 #include "batch/odata.h"
 #include "batch/prep.h"
 #include "batch/schedule.h"
@@ -195,6 +197,8 @@ static void schedule_add(struct http_req *req, struct breq *b)
 
     if (batch_api_body(req, SPEC_SCHEDULE_ADD, false, &spec, &e) < 0 ||
         prep_spec_normalize(json_object_get(spec, "jobSpecification"), &e) <
+            0 ||
+        jobmgr_spec_normalize(json_object_get(spec, "jobSpecification"), &e) <
             0) {
         json_decref(spec);
         batch_api_fail(req, &e);
@@ -289,6 +293,8 @@ static void schedule_change(struct http_req *req, struct breq *b, int kind,
 
     if (kind >= 0 && (batch_api_body(req, kind, false, &body, &e) < 0 ||
                       prep_spec_normalize(
+                          json_object_get(body, "jobSpecification"), &e) < 0 ||
+                      jobmgr_spec_normalize(
                           json_object_get(body, "jobSpecification"), &e) < 0)) {
         json_decref(body);
         batch_api_fail(req, &e);

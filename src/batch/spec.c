@@ -18,9 +18,10 @@
  *   bad value (range, enum, duration, id, path) -> 400 InvalidPropertyValue,
  *       PropertyName and Reason;
  *   a feature shoal does not implement (containers, autoscale, multi-
- *       instance, application packages, job manager tasks, auto pools)
- *       -> 501 NotImplemented, PropertyName (job preparation and release
- *       tasks are checked here and given their defaults by prep.c);
+ *       instance, application packages, authentication tokens, auto
+ *       pools) -> 501 NotImplemented, PropertyName (job preparation,
+ *       release and manager tasks are checked here and given their
+ *       defaults by prep.c and jobmgr.c);
  *   dependsOn.taskIds longer than 64,000 characters in all ->
  *       400 TaskDependencyListTooLong; more than SPEC_MAX_DEP_RANGES
  *       taskIdRanges (shoal's limit: the real one is not documented) ->
@@ -653,6 +654,27 @@ static const struct prop release_rows[] = {
 static const struct schema release_s =
     SCHEMA("JobReleaseTask", release_rows, NULL);
 
+/* Job manager tasks (jobmgr.c fills their defaults and makes the task). */
+static const struct prop jm_rows[] = {
+    { "id", P_STR, true, 1, 1024, NULL, NULL, check_id },
+    { "displayName", P_STR, false, 0, 1024, NULL, NULL, NULL },
+    { "commandLine", P_STR, true, 1, 32768, NULL, NULL, NULL },
+    { "containerSettings", P_NOTIMPL, false, 0, 0, NULL, NULL, NULL },
+    { "resourceFiles", P_ARR, false, 0, 1000, &res_s, NULL, NULL },
+    { "outputFiles", P_ARR, false, 0, 1000, &out_s, NULL, NULL },
+    { "environmentSettings", P_ARR, false, 0, 1000, &env_s, NULL, NULL },
+    { "constraints", P_OBJ, false, 0, 0, &tcons_s, NULL, NULL },
+    { "requiredSlots", P_INT, false, 1, 256, NULL, NULL, NULL },
+    { "killJobOnCompletion", P_BOOL, false, 0, 0, NULL, NULL, NULL },
+    { "userIdentity", P_OBJ, false, 0, 0, &ident_s, NULL, NULL },
+    { "runExclusive", P_BOOL, false, 0, 0, NULL, NULL, NULL },
+    { "applicationPackageReferences", P_NOTIMPL, false, 0, 0, NULL, NULL,
+      NULL },
+    { "authenticationTokenSettings", P_NOTIMPL, false, 0, 0, NULL, NULL, NULL },
+    { "allowLowPriorityNode", P_BOOL, false, 0, 0, NULL, NULL, NULL },
+};
+static const struct schema jm_s = SCHEMA("JobManagerTask", jm_rows, NULL);
+
 static const struct prop job_rows[] = {
     { "id", P_STR, true, 1, 1024, NULL, NULL, check_id },
     { "displayName", P_STR, false, 0, 1024, NULL, NULL, NULL },
@@ -662,7 +684,7 @@ static const struct prop job_rows[] = {
       check_max_parallel },
     { "allowTaskPreemption", P_BOOL, false, 0, 0, NULL, NULL, NULL },
     { "constraints", P_OBJ, false, 0, 0, &jcons_s, NULL, NULL },
-    { "jobManagerTask", P_NOTIMPL, false, 0, 0, NULL, NULL, NULL },
+    { "jobManagerTask", P_OBJ, false, 0, 0, &jm_s, NULL, NULL },
     { "jobPreparationTask", P_OBJ, false, 0, 0, &prep_s, NULL, NULL },
     { "jobReleaseTask", P_OBJ, false, 0, 0, &release_s, NULL, NULL },
     { "commonEnvironmentSettings", P_ARR, false, 0, 1000, &env_s, NULL, NULL },
@@ -755,7 +777,7 @@ static const struct prop jobspec_rows[] = {
     { "onTaskFailure", P_ENUM, false, 0, 0, NULL, e_task_fail, NULL },
     { "networkConfiguration", P_ANY, false, 0, 0, NULL, NULL, NULL },
     { "constraints", P_OBJ, false, 0, 0, &jcons_s, NULL, NULL },
-    { "jobManagerTask", P_NOTIMPL, false, 0, 0, NULL, NULL, NULL },
+    { "jobManagerTask", P_OBJ, false, 0, 0, &jm_s, NULL, NULL },
     { "jobPreparationTask", P_OBJ, false, 0, 0, &prep_s, NULL, NULL },
     { "jobReleaseTask", P_OBJ, false, 0, 0, &release_s, NULL, NULL },
     { "commonEnvironmentSettings", P_ARR, false, 0, 1000, &env_s, NULL, NULL },

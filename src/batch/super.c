@@ -22,6 +22,13 @@
  *                         (SIGKILL 10 s later); once it is gone: its
  *                         directory removed, the node deleted.
  *
+ * Resize timeout: a pool still resizing (short of its target, or with
+ * nodes still creating, starting or leaving) resizeTimeout after the
+ * resize began (alloc_ms) goes back to steady with resizeErrors
+ * [AllocationTimedout] (resize_timed_out); pool_api.c clears them on the
+ * next resize. Local nodes are made at once, so this is a node that does
+ * not start (a broken node.bin) or a shrink waiting for taskcompletion.
+ *
  * Remote nodes (joined with a join token, join.c) have no process here:
  * they are never spawned, and a jointoken pool never gets nodes from us.
  * A leaving remote node is deleted once no task runs on it and its agent
@@ -439,6 +446,32 @@ static bool remote_gone(struct super *sp, const struct mnode *n, int64_t mono)
            mono - n->last_seen_mono > sp->hb_ms;
 }
 
+/*
+ * The resize (or the first allocation) is still short of its target, or
+ * still waiting for nodes to start or to leave, resizeTimeout after it
+ * began: it is over. The pool is steady again with the error the service
+ * gives (AllocationTimedout); the target stays what was asked, nodes still
+ * starting may yet come up, and leaving nodes still leave once drained.
+ */
+static void resize_timed_out(struct model *m, struct mpool *p, size_t live,
+                             int64_t now)
+{
+    bool grow = live < (size_t)(p->target + p->target_low);
+
+    log_warn("pool resize timed out pool=%s target=%d nodes=%zu", p->id,
+             p->target + p->target_low, live);
+    json_decref(p->resize_errors);
+    p->resize_errors = json_pack(
+        "[{s:s, s:s}]", "code", "AllocationTimedout", "message",
+        grow ? "Desired number of dedicated nodes could not be allocated as "
+               "the resize timeout was reached"
+             : "The resize could not complete as the resize timeout was "
+               "reached: nodes were still starting or leaving the pool");
+    model_pool_set_alloc(p, POOL_STEADY, now);
+    p->etag = model_next_etag(m);
+    model_save_pool(m, p);
+}
+
 void super_tick(struct super *sp, struct model *m, int64_t now, int64_t mono,
                 char ***rm, size_t *nrm)
 {
@@ -541,8 +574,12 @@ void super_tick(struct super *sp, struct model *m, int64_t now, int64_t mono,
             model_pool_free(m, p);
             continue;
         }
-        if (p->alloc != POOL_STEADY && settled &&
-            live == (size_t)(p->target + p->target_low)) {
+        if (p->alloc == POOL_RESIZING &&
+            !(settled && live == (size_t)(p->target + p->target_low)) &&
+            now - p->alloc_ms >= p->resize_timeout_ms) {
+            resize_timed_out(m, p, live, now);
+        } else if (p->alloc != POOL_STEADY && settled &&
+                   live == (size_t)(p->target + p->target_low)) {
             model_pool_set_alloc(p, POOL_STEADY, now);
             p->etag = model_next_etag(m);
             model_save_pool(m, p);

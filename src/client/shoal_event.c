@@ -68,6 +68,7 @@ static const struct {
     { "NodeStateChange", SHOAL_EVENT_NODE_STATE },
     { "JobBatchStateChange", SHOAL_EVENT_JOB_BATCH_STATE },
     { "NotificationEndPointRegistration", SHOAL_EVENT_ENDPOINT },
+    { "JobScheduleStateChange", SHOAL_EVENT_JOB_SCHEDULE_STATE },
 };
 
 static void why_set(char *why, size_t whylen, const char *fmt, ...)

@@ -30,6 +30,7 @@ struct config {
     char *node_bin;           /* node.bin: path of shoal-node */
     int64_t node_heartbeat_timeout_ms; /* sched.heartbeat_timeout_ms */
     int64_t node_poll_ms;     /* sched.poll_ms: agent long-poll hold */
+    int64_t min_resize_timeout_ms; /* sched.min_resize_timeout_ms */
     char *node_run_as;        /* node.run_as: user for non-admin tasks */
     int64_t events_retain_count; /* events.retain_count */
     int64_t events_retain_s;  /* events.retain_s */

@@ -156,6 +156,8 @@ const char *notify_kind_name(int kind)
         return "NodeStateChange";
     case NOTIFY_JOB_BATCH_STATE:
         return "JobBatchStateChange";
+    case NOTIFY_JOB_SCHEDULE_STATE:
+        return "JobScheduleStateChange";
     }
     return "Unknown";
 }
@@ -164,7 +166,8 @@ int notify_kind_parse(const char *name)
 {
     static const int kinds[] = {NOTIFY_JOB_STATE, NOTIFY_EP_REGISTERED,
                                 NOTIFY_TASK_STATE, NOTIFY_POOL_STATE,
-                                NOTIFY_NODE_STATE, NOTIFY_JOB_BATCH_STATE};
+                                NOTIFY_NODE_STATE, NOTIFY_JOB_BATCH_STATE,
+                                NOTIFY_JOB_SCHEDULE_STATE};
 
     for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
         if (strcasecmp(name, notify_kind_name(kinds[i])) == 0)
@@ -312,6 +315,9 @@ static json_t *event_props(const struct notify_event *ev)
         break;
     case NOTIFY_POOL_STATE:
         json_object_set_new(p, "PoolId", json_string(ev->entity_id));
+        break;
+    case NOTIFY_JOB_SCHEDULE_STATE:
+        json_object_set_new(p, "JobScheduleId", json_string(ev->entity_id));
         break;
     case NOTIFY_NODE_STATE:
         json_object_set_new(p, "PoolId",

@@ -36,13 +36,16 @@ enum notify_kind {
     NOTIFY_TASK_STATE = 4,      /* TaskStateChange: batch task states */
     NOTIFY_POOL_STATE = 10,     /* PoolStateChange */
     NOTIFY_NODE_STATE = 11,     /* NodeStateChange */
-    NOTIFY_JOB_BATCH_STATE = 12 /* JobBatchStateChange: batch job states */
+    NOTIFY_JOB_BATCH_STATE = 12, /* JobBatchStateChange: batch job states */
+    /* JobScheduleStateChange: job schedule states */
+    NOTIFY_JOB_SCHEDULE_STATE = 13
 };
 
 struct notify_event {
     const char *account;
     enum notify_kind kind;
-    const char *entity_id; /* pool, node, job, task or endpoint id */
+    const char *entity_id; /* pool, node, job, task, job schedule or
+                              endpoint id */
     const char *job_id;    /* job and task events, else NULL */
     const char *job_name;  /* JobStateChange: the job's display name */
     const char *pool_id;   /* node events */

@@ -199,6 +199,8 @@ static const char *entity_type(int kind)
         return "pool";
     case NOTIFY_NODE_STATE:
         return "node";
+    case NOTIFY_JOB_SCHEDULE_STATE:
+        return "jobSchedule";
     }
     return "notificationEndPoint";
 }

@@ -1,11 +1,12 @@
 /*
  * events.c: the glue between the batch service and notify.
  *
- * Batch hands every state change of a pool, node, job or task to its
- * event sink inside the transaction that commits the change (batch.h).
- * Here each becomes an event in notify's log (PoolStateChange,
- * NodeStateChange, JobBatchStateChange, TaskStateChange, with the batch
- * states as the wire spells them), and every job or task event also feeds
+ * Batch hands every state change of a pool, node, job, task or job
+ * schedule to its event sink inside the transaction that commits the
+ * change (batch.h). Here each becomes an event in notify's log
+ * (PoolStateChange, NodeStateChange, JobBatchStateChange, TaskStateChange,
+ * JobScheduleStateChange, with the batch states as the wire spells them),
+ * and every job or task event also feeds
  * the job's media state (notify_job_media_tx), which appends a
  * JobStateChange and its notifications when the state moves forward. A
  * job's creation records its notificationSubscriptions in the same
@@ -62,6 +63,9 @@ static int on_event(void *ctx, struct db *db, const struct batch_event *ev,
         ne.kind = NOTIFY_JOB_BATCH_STATE;
         ne.job_id = ev->job_id;
         ne.job_name = ev->job_name;
+        break;
+    case BATCH_EVENT_SCHEDULE:
+        ne.kind = NOTIFY_JOB_SCHEDULE_STATE;
         break;
     case BATCH_EVENT_TASK:
         ne.kind = NOTIFY_TASK_STATE;

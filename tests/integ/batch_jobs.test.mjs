@@ -3,7 +3,9 @@
 // preparation and release tasks with their per-node status list, a
 // preparation that fails on one node keeping the job's tasks off it (and
 // on every node: the tasks wait), disable with requeue, terminate and
-// wait, enable, and the job's maxWallClockTime.
+// wait, enable, the job's maxWallClockTime, and job manager tasks (made
+// with the job, first, runExclusive, killJobOnCompletion, retries, a
+// shoald crash).
 //
 // Nothing waits on time: tasks that must still be running hold on a flag
 // file the test creates when it is done looking.
@@ -183,10 +185,23 @@ test('status list errors: no such job, no preparation task, bad release', async 
     id: 'longrel', poolInfo: { poolId: POOL }, jobPreparationTask: { commandLine: '/bin/true' },
     jobReleaseTask: { commandLine: '/bin/true', maxWallClockTime: 'PT16M' } } });
   assert.equal(r.status, 400);
-  r = await batchFetch(srv, 'POST', `/jobs?api-version=${API}`, { body: {
-    id: 'jm', poolInfo: { poolId: POOL }, jobManagerTask: { id: 'm', commandLine: '/bin/true' } } });
+  // Job manager tasks: checked like tasks; the parts shoal does not run
+  // are 501; its id is its own.
+  const jmBad = async (jobManagerTask, extra = {}) => batchFetch(srv, 'POST', `/jobs?api-version=${API}`,
+    { body: { id: 'jmbad', poolInfo: { poolId: POOL }, jobManagerTask, ...extra } });
+  r = await jmBad({ id: 'm' });
+  assert.equal(r.status, 400);
+  assert.equal(r.json.code, 'MissingRequiredProperty');
+  r = await jmBad({ id: 'm', commandLine: '/bin/true', containerSettings: { imageName: 'x' } });
   assert.equal(r.status, 501);
   assert.equal(r.json.code, 'NotImplemented');
+  r = await jmBad({ id: 'jobpreparation', commandLine: '/bin/true' },
+    { jobPreparationTask: { commandLine: '/bin/true' } });
+  assert.equal(r.status, 400);
+  assert.equal(r.json.code, 'InvalidPropertyValue');
+  r = await jmBad({ id: 'm', commandLine: '/bin/true', requiredSlots: 0 });
+  assert.equal(r.status, 400);
+  assert.equal((await batchFetch(srv, 'GET', `/jobs/jmbad?api-version=${API}`)).status, 404);
   await batch.job.deleteMethod('plain');
 });
 
@@ -329,6 +344,133 @@ test('job maxWallClockTime: the job ends, its running task is killed', async () 
   assert.equal(t.executionInfo.failureInfo.code, 'TaskEnded');
   // completed (not terminating) means the agents confirmed the kills: a
   // job waits for its cancelled runs to be gone.
+});
+
+// ---- job manager tasks ------------------------------------------------------
+
+async function taskList(job) {
+  return (await batch.task.list(job)).map((t) => t.id).sort();
+}
+
+test('job manager task: made with the job, first, alone on its node, ends the job (JMComplete)', async () => {
+  // Every slot busy: what the job has waits, and its manager goes first.
+  await batch.job.add({ id: 'busy', poolInfo: { poolId: POOL } });
+  await batch.task.addCollection('busy', [0, 1, 2, 3].map((i) => ({ id: `b${i}`, commandLine: holdCmd('jm-busy') })));
+  for (let i = 0; i < 4; i++) await waitTask('busy', `b${i}`, 'running');
+  await batch.job.add({
+    id: 'jm', poolInfo: { poolId: POOL }, onAllTasksComplete: 'noaction',
+    jobManagerTask: {
+      id: 'manager', displayName: 'the manager', commandLine: holdCmd('jm-go'),
+      environmentSettings: [{ name: 'MGR', value: 'yes' }],
+      constraints: { maxTaskRetryCount: 2 },
+    },
+  });
+  // Created with the job, visible as a task; Job_Get echoes the spec with
+  // the service's defaults.
+  const j = await batch.job.get('jm');
+  assert.equal(j.jobManagerTask.id, 'manager');
+  assert.equal(j.jobManagerTask.displayName, 'the manager');
+  assert.equal(j.jobManagerTask.killJobOnCompletion, true);
+  assert.equal(j.jobManagerTask.runExclusive, true);
+  assert.equal(j.jobManagerTask.allowLowPriorityNode, true);
+  assert.deepEqual(j.jobManagerTask.environmentSettings, [{ name: 'MGR', value: 'yes' }]);
+  assert.deepEqual(await taskList('jm'), ['manager']);
+  let m = await batch.task.get('jm', 'manager');
+  assert.equal(m.state, 'active');
+  assert.equal(m.displayName, 'the manager');
+  assert.equal(m.constraints.maxTaskRetryCount, 2);
+  await conflict(() => batch.task.add('jm', { id: 'Manager', commandLine: '/bin/true' }), 'TaskExists');
+  // Tasks added after it wait behind it: when the busy slots free up, the
+  // manager takes a whole node and the others go to the other node only.
+  await batch.task.addCollection('jm', [0, 1, 2, 3].map((i) => ({ id: `w${i}`, commandLine: holdCmd('jm-w') })));
+  raise('jm-busy');
+  m = await waitTask('jm', 'manager', 'running');
+  const mgrNode = m.nodeInfo.nodeId;
+  const others = await waitFor(async () => {
+    const l = await batch.task.list('jm');
+    const run = l.filter((t) => t.id !== 'manager' && t.state === 'running');
+    return run.length === 2 ? l : null;
+  }, { timeoutMs: 30000, intervalMs: 50, what: 'two tasks running beside the manager' });
+  for (const t of others.filter((x) => x.id !== 'manager')) {
+    if (t.state === 'running') {
+      assert.notEqual(t.nodeInfo.nodeId, mgrNode, `${t.id} shares the manager's node`);
+      assert.ok(t.executionInfo.startTime >= m.executionInfo.startTime, `${t.id} started before the manager`);
+    } else {
+      assert.equal(t.state, 'active');
+    }
+  }
+  const node = await batch.computeNode.get(POOL, mgrNode);
+  assert.equal(node.runningTasksCount, 1);
+  assert.equal(node.runningTaskSlotsCount, 2);
+  // The manager ends: so does the job, and its running tasks with it.
+  raise('jm-go');
+  const done = await waitJob('jm', 'completed');
+  assert.equal(done.executionInfo.terminateReason, 'JMComplete');
+  m = await batch.task.get('jm', 'manager');
+  assert.equal(m.executionInfo.result, 'success');
+  const after = await batch.task.list('jm');
+  const ended = after.filter((t) => t.id !== 'manager' && t.state === 'completed');
+  assert.equal(ended.length, 2);
+  for (const t of ended) assert.equal(t.executionInfo.failureInfo.code, 'TaskEnded');
+  await batch.job.deleteMethod('jm');
+  await batch.job.deleteMethod('busy');
+});
+
+test('job manager task that fails: retried per its constraints, then the job ends all the same', async () => {
+  await batch.job.add({ id: 'jmf', poolInfo: { poolId: POOL },
+    jobManagerTask: { id: 'm', commandLine: "/bin/sh -c 'exit 3'", constraints: { maxTaskRetryCount: 1 } } });
+  const j = await waitJob('jmf', 'completed');
+  assert.equal(j.executionInfo.terminateReason, 'JMComplete');
+  const m = await batch.task.get('jmf', 'm');
+  assert.equal(m.state, 'completed');
+  assert.equal(m.executionInfo.exitCode, 3);
+  assert.equal(m.executionInfo.retryCount, 1);
+  assert.equal(m.executionInfo.result, 'failure');
+});
+
+test('killJobOnCompletion false: the job goes on; runExclusive false: it shares its node', async () => {
+  await batch.job.add({ id: 'jmk', poolInfo: { poolId: POOL },
+    jobManagerTask: { id: 'm', commandLine: holdCmd('jmk-go'), killJobOnCompletion: false, runExclusive: false } });
+  const j = await batch.job.get('jmk');
+  assert.equal(j.jobManagerTask.killJobOnCompletion, false);
+  assert.equal(j.jobManagerTask.runExclusive, false);
+  const m = await waitTask('jmk', 'm', 'running');
+  // Three more slots: its own node's other one included.
+  await batch.task.addCollection('jmk', [0, 1, 2].map((i) => ({ id: `s${i}`, commandLine: holdCmd('jmk-s') })));
+  for (let i = 0; i < 3; i++) await waitTask('jmk', `s${i}`, 'running');
+  const shared = await Promise.all([0, 1, 2].map((i) => batch.task.get('jmk', `s${i}`)));
+  assert.ok(shared.some((t) => t.nodeInfo.nodeId === m.nodeInfo.nodeId), 'a task beside the manager');
+  raise('jmk-go');
+  await waitTask('jmk', 'm');
+  raise('jmk-s');
+  for (let i = 0; i < 3; i++) await waitTask('jmk', `s${i}`);
+  assert.equal((await batch.job.get('jmk')).state, 'active');
+  // onAllTasksComplete still works.
+  await batch.job.patch('jmk', { onAllTasksComplete: 'terminatejob' });
+  const done = await waitJob('jmk', 'completed');
+  assert.equal(done.executionInfo.terminateReason, 'AllTasksComplete');
+});
+
+test('a job manager task survives a shoald crash and still ends its job', async () => {
+  // The task itself says it started: 'running' is committed before the
+  // assignment leaves, and a kill in between loses the assignment (the
+  // task is then requeued, counted, as the protocol says).
+  await batch.job.add({ id: 'jmr', poolInfo: { poolId: POOL },
+    jobManagerTask: { id: 'm', commandLine: `/bin/sh -c 'touch ${flag('jmr-started')}; while ! test -f ${flag('jmr-go')}; do sleep 0.02; done'` } });
+  await waitTask('jmr', 'm', 'running');
+  for (let i = 0; i < 500 && !fs.existsSync(flag('jmr-started')); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(fs.existsSync(flag('jmr-started')), 'the job manager task never started');
+  await srv.restartAfterKill();
+  batch = new BatchServiceClient(new BatchSharedKeyCredentials(srv.account, srv.key), srv.batchUrl);
+  const j = await batch.job.get('jmr');
+  assert.equal(j.state, 'active');
+  assert.equal(j.jobManagerTask.killJobOnCompletion, true);
+  raise('jmr-go');
+  const done = await waitJob('jmr', 'completed');
+  assert.equal(done.executionInfo.terminateReason, 'JMComplete');
+  const m = await batch.task.get('jmr', 'm');
+  assert.equal(m.executionInfo.result, 'success');
+  assert.equal(m.executionInfo.requeueCount, 0);
 });
 
 test('stop shoald', async () => {

@@ -3,8 +3,9 @@
 // disable, enable, terminate, delete; the first job made at once when
 // doNotRunUntil is absent, named "{schedule}:job-1", with recentJob and
 // nextRunTime; doNotRunUntil in the future; a schedule past doNotRunAfter;
-// a run-once schedule that completes with its job; the id namespace shared
-// with jobs; restart keeps the timetable. Recurrence itself (one minute at
+// a run-once schedule that completes with its job; a jobManagerTask in the
+// jobSpecification; the id namespace shared with jobs; restart keeps the
+// timetable. Recurrence itself (one minute at
 // the least) is unit-tested with a fake clock (test_batch_schedule.c).
 import test from 'node:test';
 import assert from 'node:assert/strict';
@@ -130,7 +131,11 @@ test('ids are shared with jobs; bad schedules are refused', async () => {
   assert.equal(r.status, 400);
   r = await bad({ doNotRunUntil: 'tomorrow' });
   assert.equal(r.status, 400);
-  r = await bad({}, { poolInfo: { poolId: POOL }, jobManagerTask: { id: 'm', commandLine: '/bin/true' } });
+  r = await bad({}, { poolInfo: { poolId: POOL }, jobManagerTask: { id: 'm' } });
+  assert.equal(r.status, 400);
+  assert.equal(r.json.code, 'MissingRequiredProperty');
+  r = await bad({}, { poolInfo: { poolId: POOL }, jobManagerTask: { id: 'm', commandLine: '/bin/true',
+    applicationPackageReferences: [{ applicationId: 'a' }] } });
   assert.equal(r.status, 501);
   assert.equal(r.json.code, 'NotImplemented');
   r = await bad({}, {});
@@ -178,6 +183,31 @@ test('a run-once schedule completes when its job does', async () => {
   const done = await waitSchedule('once', (x) => x.state === 'completed', 'completed');
   assert.ok(done.executionInfo.endTime);
   assert.deepEqual((await batch.job.listFromJobSchedule('once')).map((x) => x.id), ['once:job-1']);
+});
+
+test('a jobSpecification with a jobManagerTask: the job gets its manager, which ends it', async () => {
+  await batch.jobSchedule.add({ id: 'jms', schedule: {},
+    jobSpecification: { poolInfo: { poolId: POOL },
+      jobManagerTask: { id: 'mgr', commandLine: "/bin/sh -c 'echo managing $AZ_BATCH_JOB_ID'" } } });
+  const s = await batch.jobSchedule.get('jms');
+  assert.equal(s.jobSpecification.jobManagerTask.id, 'mgr');
+  assert.equal(s.jobSpecification.jobManagerTask.killJobOnCompletion, true);
+  assert.equal(s.jobSpecification.jobManagerTask.runExclusive, true);
+  const done = await waitSchedule('jms', (x) => x.state === 'completed', 'completed with its job');
+  assert.equal(done.executionInfo.recentJob.id, 'jms:job-1');
+  const j = await batch.job.get('jms:job-1');
+  assert.equal(j.state, 'completed');
+  assert.equal(j.executionInfo.terminateReason, 'JMComplete');
+  assert.equal(j.jobManagerTask.commandLine, "/bin/sh -c 'echo managing $AZ_BATCH_JOB_ID'");
+  const tasks = await batch.task.list('jms:job-1');
+  assert.deepEqual(tasks.map((t) => t.id), ['mgr']);
+  assert.equal(tasks[0].executionInfo.result, 'success');
+  const out = (await batch.file.getFromTask('jms:job-1', 'mgr', 'stdout.txt')).readableStreamBody;
+  const chunks = [];
+  for await (const c of out) chunks.push(c);
+  assert.equal(Buffer.concat(chunks).toString(), 'managing jms:job-1\n');
+  await batch.jobSchedule.deleteMethod('jms');
+  await waitFor(async () => !(await batch.jobSchedule.exists('jms')).body, { what: 'jms gone' });
 });
 
 test('restart keeps schedules and their timetable', async () => {

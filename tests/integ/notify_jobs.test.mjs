@@ -9,6 +9,7 @@
 //   - a message redelivered by the queue keeps its ETag;
 //   - messages undelivered at SIGKILL are delivered after the restart, once;
 //   - the watch stream of one job (long-poll and SSE agree);
+//   - job schedule state changes as JobScheduleStateChange events, in order;
 //   - load: 10,000 tasks (NOTIFY_LOAD_TASKS overrides), exact job messages,
 //     a long-poll watcher that sees every completion, bounded shoald RSS.
 import { test, before, after } from 'node:test';
@@ -517,6 +518,49 @@ test('watch a job: task events active->running->completed with exit codes, job e
   // matches whatever its case.
   const tasksOnly = await events(srv, `jobId=NJ-Watch&types=TaskStateChange`);
   assert.deepEqual(tasksOnly, lp.filter((e) => e.type === 'TaskStateChange'));
+});
+
+test('job schedule events: made, disabled, enabled, terminated, deleted, in order', async () => {
+  const later = new Date(Date.now() + 3600 * 1000).toISOString();
+  await call(srv, 'POST', '/jobschedules', { id: 'NSched', schedule: { doNotRunUntil: later },
+    jobSpecification: { poolInfo: { poolId: 'njpool' } } }, 201);
+  await call(srv, 'POST', '/jobschedules/nsched/disable', undefined, 204);
+  await call(srv, 'POST', '/jobschedules/nsched/enable', undefined, 204);
+  await call(srv, 'POST', '/jobschedules/nsched/disable', undefined, 204);
+  await call(srv, 'POST', '/jobschedules/nsched/terminate', undefined, 202);
+  await call(srv, 'DELETE', '/jobschedules/nsched', undefined, 202);
+  await waitFor(async () => (await call(srv, 'GET', '/jobschedules/nsched')).status === 404,
+    { what: 'the schedule gone' });
+  const evs = await events(srv, 'types=JobScheduleStateChange');
+  const mine = evs.filter((e) => e.entityId === 'NSched');
+  assert.deepEqual(mine.map((e) => [e.oldState, e.newState]), [
+    [null, 'active'], ['active', 'disabled'], ['disabled', 'active'], ['active', 'disabled'],
+    ['disabled', 'terminating'], ['terminating', 'completed'], ['completed', 'deleting'],
+    ['deleting', null]]);
+  for (let i = 1; i < mine.length; i++) assert.ok(mine[i].sequence > mine[i - 1].sequence);
+  for (const e of mine) {
+    assert.equal(e.type, 'JobScheduleStateChange');
+    assert.equal(e.entityType, 'jobSchedule');
+    assert.equal(e.properties.JobScheduleId, 'NSched');
+    assert.equal(e.jobId, undefined);
+    assert.match(e.etag, /^[0-9a-f]{64}$/);
+  }
+  // The schedule made no job (its first run is an hour away), and its
+  // events are not any job's.
+  assert.equal((await events(srv, 'jobId=NSched')).length, 0);
+  // A schedule's own job has job events, its state changes schedule events.
+  await call(srv, 'POST', '/jobschedules', { id: 'nsched2', schedule: {},
+    jobSpecification: { poolInfo: { poolId: 'njpool' }, onAllTasksComplete: 'terminatejob' } }, 201);
+  await waitFor(async () => (await call(srv, 'GET', '/jobschedules/nsched2')).json.state === 'completed',
+    { what: 'nsched2 completed with its empty job' });
+  const two = (await events(srv, 'types=JobScheduleStateChange,JobBatchStateChange'))
+    .filter((e) => e.entityId === 'nsched2' || e.jobId === 'nsched2:job-1');
+  assert.deepEqual(two.map((e) => `${e.type} ${e.entityId} ${e.oldState}>${e.newState}`), [
+    'JobScheduleStateChange nsched2 null>active',
+    'JobBatchStateChange nsched2:job-1 null>active',
+    'JobBatchStateChange nsched2:job-1 active>terminating',
+    'JobBatchStateChange nsched2:job-1 terminating>completed',
+    'JobScheduleStateChange nsched2 active>completed']);
 });
 
 // ---- 3. restart ---------------------------------------------------------------

@@ -3,8 +3,9 @@
  * (src/batch/model.c, sched.c, store.c) without HTTP: queue order (job
  * priority, then arrival; re-keyed on priority changes), slot accounting
  * with requiredSlots, retries, requeues, terminate, onAllTasksComplete,
- * task counts, and a save/load round trip through SQLite that rebuilds the
- * queues and the runs.
+ * task counts, a save/load round trip through SQLite that rebuilds the
+ * queues and the runs, passing over jobs blocked on a node and tasks that
+ * prefer another node (no fixed limit), and job manager tasks.
  */
 #include "unit.h"
 
@@ -15,7 +16,9 @@
 #include <unistd.h>
 
 #include "batch/batch.h"
+#include "batch/jobmgr.h"
 #include "batch/model.h"
+#include "batch/prep.h"
 #include "batch/sched.h"
 #include "batch/store.h"
 #include "core/buf.h"
@@ -366,6 +369,239 @@ static void test_round_trip(void **state)
     pthread_mutex_unlock(&f->m.mu);
 }
 
+/* ---- passing over what a node cannot take -------------------------------- */
+
+/* The agent on n reports that the preparation of job_id failed there. */
+static void prep_failed(struct batch_fx *f, struct mnode *n, const char *job_id)
+{
+    json_t *preps = json_pack(
+        "[{s:s, s:s, s:i, s:s, s:i, s:i, s:i, s:i, s:{s:s, s:s, s:s}}]", "job",
+        job_id, "kind", "prep", "n", 1, "state", "completed", "start", 2500,
+        "end", 2600, "exit", 3, "retry", 0, "fail", "category", "usererror",
+        "code", "FailureExitCode", "message", "exit");
+    json_t *acks = json_array();
+
+    prep_apply_reports(&f->m, n, preps, acks, 2700);
+    json_decref(preps);
+    json_decref(acks);
+}
+
+static struct mjob *prep_job(struct batch_fx *f, const char *id,
+                             const char *pool_id)
+{
+    json_t *spec =
+        json_pack("{s:s, s:{s:s}, s:{s:s}}", "id", id, "poolInfo", "poolId",
+                  pool_id, "jobPreparationTask", "commandLine", "prep");
+    struct err e = ERR_INIT;
+    struct mjob *j;
+
+    assert_int_equal(prep_spec_normalize(spec, &e), 0);
+    j = model_job_new(&f->m, "acct", id, spec, 1000);
+    model_save_job(&f->m, j);
+    return j;
+}
+
+/*
+ * A node passes over a whole job whose preparation failed there, however
+ * many tasks it has queued (it used to give up after 32 of them and take
+ * nothing that pass), and the queue keeps its order.
+ */
+static void test_blocked_job_passed_over(void **state)
+{
+    struct batch_fx *f = *state;
+    struct mpool *p = batch_fx_pool(f, "p", 1);
+    struct mnode *a = batch_fx_node(f, p, "a");
+    struct mnode *b = batch_fx_node(f, p, "b");
+    struct mjob *pj, *other;
+    struct mrun **runs = NULL;
+    size_t nr = 0, cap = 0;
+    struct mtask *first;
+
+    pthread_mutex_lock(&f->m.mu);
+    pj = prep_job(f, "pj", "p");
+    for (int i = 0; i < 1000; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "t%d", i);
+        task(f, pj, id, NULL);
+    }
+    /* a tries t0, its preparation fails: t0 goes back, uncounted. */
+    sched_assign(&f->m, a, 1, 1, &runs, &nr, &cap, 3000);
+    assert_int_equal(nr, 1);
+    first = runs[0]->task;
+    assert_string_equal(first->id, "t0");
+    assert_int_equal(first->state, TASK_PREPARING);
+    prep_failed(f, a, "pj");
+    assert_int_equal(prep_gate(pj, a), PREP_GATE_BLOCKED);
+    sched_run_lost(&f->m, runs[0], false, 3000);
+    free(runs);
+    assert_int_equal(p->queue->n, 1000);
+    /* Nothing else is queued: a has nothing to take, and says so. */
+    expect_assign(f, a, SIZE_MAX, "");
+    assert_false(prep_queue_runnable(p->queue, a));
+    assert_true(prep_queue_runnable(p->queue, b));
+    /* Another job's tasks, behind the 1,000: a takes one in one pass. */
+    other = job(f, "other", "p", 0);
+    task(f, other, "x", NULL);
+    task(f, other, "y", NULL);
+    assert_true(prep_queue_runnable(p->queue, a));
+    expect_assign(f, a, SIZE_MAX, "x");
+    /* Everything passed over is back, in order: b takes t0 first. */
+    assert_int_equal(p->queue->n, 1001);
+    assert_int_equal(pj->tn, 1000);
+    expect_assign(f, b, SIZE_MAX, "t0");
+    assert_int_equal(p->queue->n, 1000);
+    pthread_mutex_unlock(&f->m.mu);
+}
+
+/*
+ * Affinity: a node passes over tasks that prefer another node only as far
+ * as that node has room (counting what it was already left in this pass);
+ * past that it takes them, so no pass scans a long run of them.
+ */
+static void test_affinity_room(void **state)
+{
+    struct batch_fx *f = *state;
+    struct mpool *p = batch_fx_pool(f, "p", 2);
+    struct mnode *a = batch_fx_node(f, p, "a");
+    struct mnode *b = batch_fx_node(f, p, "b");
+    struct mjob *j = job(f, "j", "p", 0);
+
+    pthread_mutex_lock(&f->m.mu);
+    for (int i = 0; i < 200; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "a%d", i);
+        task(f, j, id, "\"affinityInfo\":{\"affinityId\":\"TVM:b\"}");
+    }
+    /* b has room for two: a leaves it a0 and a1, takes a2 and a3. */
+    expect_assign(f, a, SIZE_MAX, "a2 a3");
+    assert_int_equal(a->reserved, 0);
+    assert_int_equal(b->reserved, 0);
+    expect_assign(f, b, SIZE_MAX, "a0 a1");
+    /* Both full. */
+    expect_assign(f, a, SIZE_MAX, "");
+    assert_int_equal(p->queue->n, 196);
+    pthread_mutex_unlock(&f->m.mu);
+}
+
+/* ---- job manager tasks ------------------------------------------------- */
+
+static struct mjob *jm_job(struct batch_fx *f, const char *id, bool kill,
+                           bool exclusive)
+{
+    json_t *spec = json_pack("{s:s, s:{s:s}, s:{s:s, s:s, s:b, s:b}}", "id", id,
+                             "poolInfo", "poolId", "p", "jobManagerTask", "id",
+                             "m", "commandLine", "mgr", "killJobOnCompletion",
+                             kill, "runExclusive", exclusive);
+    struct err e = ERR_INIT;
+    struct mjob *j;
+
+    assert_int_equal(jobmgr_spec_normalize(spec, &e), 0);
+    j = model_job_new(&f->m, "acct", id, spec, 1000);
+    model_save_job(&f->m, j);
+    assert_non_null(jobmgr_task_add(&f->m, j, 1000));
+    sched_job_check(&f->m, j, 1000);
+    return j;
+}
+
+static void test_job_manager(void **state)
+{
+    struct batch_fx *f = *state;
+    struct mpool *p = batch_fx_pool(f, "p", 2);
+    struct mnode *n1 = batch_fx_node(f, p, "n1");
+    struct mnode *n2 = batch_fx_node(f, p, "n2");
+    struct mjob *j, *k, *s;
+    struct mtask *m, *t1, *t2;
+    struct mrun *r1, *r2;
+    struct err e = ERR_INIT;
+    json_t *bad;
+
+    pthread_mutex_lock(&f->m.mu);
+    /* Defaults; an id taken by the preparation task is refused. */
+    bad = json_pack("{s:{s:s}, s:{s:s, s:s}}", "jobPreparationTask",
+                    "commandLine", "p", "jobManagerTask", "id",
+                    "JobPreparation", "commandLine", "m");
+    assert_int_equal(prep_spec_normalize(bad, &e), 0);
+    assert_int_equal(jobmgr_spec_normalize(bad, &e), -ERR_INVALID);
+    assert_string_equal(e.svc, "InvalidPropertyValue");
+    json_decref(bad);
+    bad = json_pack("{s:{s:s, s:s}}", "jobManagerTask", "id", "m",
+                    "commandLine", "m");
+    assert_int_equal(jobmgr_spec_normalize(bad, &e), 0);
+    assert_true(json_is_true(json_object_get(
+        json_object_get(bad, "jobManagerTask"), "killJobOnCompletion")));
+    assert_true(json_is_true(json_object_get(
+        json_object_get(bad, "jobManagerTask"), "runExclusive")));
+    json_decref(bad);
+
+    /* Made with its job, first in the job's order; a job with only its
+     * manager task is not "complete". */
+    j = jm_job(f, "j", true, true);
+    json_object_set_new(j->spec, "onAllTasksComplete",
+                        json_string("terminatejob"));
+    model_job_apply_spec(&f->m, j);
+    m = model_task_find(j, "M");
+    assert_non_null(m);
+    assert_true(jobmgr_is(m));
+    assert_int_equal(j->state, JOB_ACTIVE);
+    t1 = task(f, j, "t1", NULL);
+    t2 = task(f, j, "t2", NULL);
+    assert_false(jobmgr_is(t1));
+    /* runExclusive: alone on n1, holding both slots. */
+    expect_assign(f, n1, SIZE_MAX, "m");
+    assert_int_equal(n1->slots_used, 2);
+    assert_int_equal(j->slot_counts[TASK_RUNNING], 1);
+    expect_assign(f, n1, SIZE_MAX, "");
+    expect_assign(f, n2, SIZE_MAX, "t1 t2");
+    r1 = t1->run;
+    r2 = t2->run;
+    /* It completes (even failing): the job ends, JMComplete, and its
+     * running tasks are terminated. */
+    finish(f, m, true, 1);
+    assert_int_equal(n1->slots_used, 0);
+    assert_int_equal(j->state, JOB_TERMINATING);
+    assert_string_equal(j->terminate_reason, "JMComplete");
+    assert_int_equal(t1->state, TASK_COMPLETED);
+    assert_string_equal(t1->fail->code, "TaskEnded");
+    sched_run_free(&f->m, r1, 5000);
+    sched_run_free(&f->m, r2, 5000);
+    assert_int_equal(j->state, JOB_COMPLETED);
+
+    /* killJobOnCompletion false: the job goes on; runExclusive false: it
+     * shares its node. An exclusive one waits for a node with nothing
+     * running, and nothing overtakes it meanwhile. */
+    k = jm_job(f, "k", false, false);
+    task(f, k, "k1", NULL);
+    expect_assign(f, n1, SIZE_MAX, "m k1");
+    finish(f, model_task_find(k, "m"), true, 0);
+    assert_int_equal(k->state, JOB_ACTIVE);
+    s = jm_job(f, "s", true, true);
+    task(f, s, "s1", NULL);
+    expect_assign(f, n1, SIZE_MAX, "");
+    expect_assign(f, n2, SIZE_MAX, "m");
+    expect_assign(f, n1, SIZE_MAX, "s1");
+    finish(f, model_task_find(k, "k1"), true, 0);
+    assert_int_equal(k->state, JOB_ACTIVE);
+    pthread_mutex_unlock(&f->m.mu);
+
+    /* Reload: the job's manager settings come back from its spec, and the
+     * running exclusive run holds its node's slots again. */
+    assert_int_equal(store_wait(f->st, store_last_ticket(f->st), &e), 0);
+    batch_fx_close(f);
+    batch_fx_open(f);
+    sched_recover(&f->m, timefmt_mono_ms());
+    pthread_mutex_lock(&f->m.mu);
+    s = model_job_find(&f->m, "acct", "s");
+    assert_non_null(s->jm);
+    assert_string_equal(s->jm->id, "m");
+    assert_true(s->jm->kill);
+    n2 = model_node_find(&f->m, "n2");
+    assert_int_equal(n2->slots_used, 2);
+    k = model_job_find(&f->m, "acct", "k");
+    assert_false(k->jm->kill);
+    assert_int_equal(k->state, JOB_ACTIVE);
+    pthread_mutex_unlock(&f->m.mu);
+}
+
 /* ---- events ---------------------------------------------------------- */
 
 struct evlog {
@@ -516,6 +752,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_many_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_blocked_job_passed_over, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_affinity_room, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_job_manager, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events, setup, teardown),
         cmocka_unit_test(test_idmap),
     };

@@ -286,7 +286,21 @@ static const struct bad_case bads[] = {
     { SPEC_JOB_ADD,
       "{\"id\":\"j\",\"poolInfo\":{\"poolId\":\"p\"},"
       "\"jobManagerTask\":{\"id\":\"m\"}}",
-      "NotImplemented", "jobManagerTask" },
+      "MissingRequiredProperty", "jobManagerTask.commandLine" },
+    { SPEC_JOB_ADD,
+      "{\"id\":\"j\",\"poolInfo\":{\"poolId\":\"p\"},"
+      "\"jobManagerTask\":{\"id\":\"m\",\"commandLine\":\"x\","
+      "\"authenticationTokenSettings\":{\"access\":[\"job\"]}}}",
+      "NotImplemented", "jobManagerTask.authenticationTokenSettings" },
+    { SPEC_JOB_ADD,
+      "{\"id\":\"j\",\"poolInfo\":{\"poolId\":\"p\"},"
+      "\"jobManagerTask\":{\"id\":\"m:1\",\"commandLine\":\"x\"}}",
+      "InvalidPropertyValue", "jobManagerTask.id" },
+    { SPEC_SCHEDULE_ADD,
+      "{\"id\":\"s\",\"schedule\":{},\"jobSpecification\":{"
+      "\"poolInfo\":{\"poolId\":\"p\"},\"jobManagerTask\":{"
+      "\"id\":\"m\",\"commandLine\":\"x\",\"runExclusive\":1}}}",
+      "InvalidRequestBody", NULL },
     /* collections */
     { SPEC_TASK_COLLECTION, "{}", "MissingRequiredProperty", "value" },
     { SPEC_TASK_COLLECTION, "{\"value\":[{\"id\":\"a\"}]}",
