@@ -6,8 +6,11 @@
  *   POST /_node/v1/kick   wake this node's parked sync (empty body, 204)
  *   POST /_node/v1/join   a remote agent joins a pool with its join token
  *                         and gets a node id and token (join.c)
+ *   POST /_node/v1/fileop/{id}
+ *                         the agent's answer to a file request (204)
  *
- * Both carry "Authorization: Bearer TOKEN" and "X-Shoal-Node: NODE". The
+ * All but join carry "Authorization: Bearer TOKEN" and "X-Shoal-Node:
+ * NODE". The
  * token's SHA-256 must equal the node's token_hash (constant-time compare);
  * else 401 and the agent exits. An unknown node is 404 (it was removed).
  *
@@ -52,9 +55,20 @@
  *
  * Long-poll: with nothing to say and no work to give, a sync with wait
  * parks (http_suspend) on node->parked until work arrives for the pool
- * (sched's waker), a cancel or purge is queued, a kick comes, a newer sync
- * from the same node supersedes it, or node.poll_ms passes (the ticker).
- * Every sync and kick is a heartbeat.
+ * (sched's waker), a cancel or purge is queued, a kick comes, a file
+ * request is queued, a newer sync from the same node supersedes it, or
+ * node.poll_ms passes (the ticker). Every sync and kick is a heartbeat.
+ *
+ * File requests (fileproxy.c): the file API and uploadbatchservicelogs
+ * for a remote node queue a request for it; a response carries the
+ * unsent ones ("fileOps") and marks them sent with its seq. The next sync
+ * sends again what never arrived (ack < seq, or a new boot id). The agent
+ * answers each with POST /_node/v1/fileop/{id}: the token is checked in
+ * begin(), before any body byte is read, the id must be a request sent to
+ * that very node (else 404 FileOpNotFound, body not read), and the body
+ * (a JSON header line, then the bytes of a read) streams through
+ * fileproxy_upload_feed into a temp file; end() hands the answer to the
+ * waiting REST request and replies 204.
  *
  * Threads: http workers, and the waker under the model lock. The parked
  * request pointer is only touched under the model lock, and done() clears
@@ -67,6 +81,7 @@
 #include <string.h>
 
 #include "batch/batchint.h"
+#include "batch/fileproxy.h"
 #include "batch/ident.h"
 #include "batch/join.h"
 #include "batch/nodeops.h"
@@ -86,6 +101,7 @@
 #define AREQ_MAGIC          0x61726571
 #define AGENT_BODY_MAX      (8u << 20)
 #define AGENT_PROTO_VERSION 1
+#define FILEOP_PREFIX       "/_node/v1/fileop/"
 
 struct areq {
     int magic;
@@ -93,6 +109,7 @@ struct areq {
     char node[80];
     bool kick;
     bool join;       /* POST /_node/v1/join (join.c) */
+    bool fileop;     /* POST /_node/v1/fileop/{id} (fileproxy.c) */
     bool parked;     /* suspended on node->parked */
     bool woken;      /* resumed by a wake */
     bool superseded; /* a newer sync came: answer empty */
@@ -100,6 +117,8 @@ struct areq {
     json_t *acks; /* built on the first pass */
     json_t *cancel;
     json_t *prep_acks; /* [job, kind, n] of the "preps" applied (prep.c) */
+    /* fileop: the answer coming in */
+    struct fileproxy_upload *up;
 };
 
 static void reply_err(struct http_req *req, int code, const char *svc,
@@ -157,6 +176,59 @@ static struct mnode *auth_node(struct batch_service *s, struct http_req *req,
     return n;
 }
 
+static int fileop_sink(struct http_req *req, const char *data, size_t len)
+{
+    struct areq *a = req->state;
+
+    return fileproxy_upload_feed(a->s->proxy, a->up, data, len, &req->err);
+}
+
+/*
+ * POST /_node/v1/fileop/{id}: check the token and the id before the body
+ * is read, so a stale or foreign answer costs no transfer.
+ */
+static void fileop_begin(struct http_req *req, struct areq *a)
+{
+    struct model *m = &a->s->model;
+    struct err e = ERR_INIT;
+    uint64_t id;
+    int code = 0;
+
+    if (fileproxy_parse_id(req->path + strlen(FILEOP_PREFIX), &id) < 0) {
+        reply_err(req, ERR_NOTFOUND, "ResourceNotFound",
+                  "unknown node protocol path");
+        return;
+    }
+    pthread_mutex_lock(&m->mu);
+    if (!auth_node(a->s, req, a->node, &code)) {
+        pthread_mutex_unlock(&m->mu);
+        if (code == ERR_NOTFOUND)
+            reply_err(req, ERR_NOTFOUND, "NodeNotFound",
+                      "this node is not part of any pool");
+        else
+            reply_err(req, ERR_AUTH, "AuthenticationFailed", "bad node token");
+        return;
+    }
+    pthread_mutex_unlock(&m->mu);
+    if (fileproxy_upload_begin(a->s->proxy, a->node, id, &a->up, &e) < 0) {
+        http_reply_batch_error(req, &e);
+        return;
+    }
+    a->fileop = true;
+    req->sink = fileop_sink;
+}
+
+static void fileop_end(struct http_req *req, struct areq *a)
+{
+    struct err e = ERR_INIT;
+
+    if (fileproxy_upload_end(a->s->proxy, a->up, &e) < 0) {
+        http_reply_batch_error(req, &e);
+        return;
+    }
+    http_reply(req, 204, NULL, NULL);
+}
+
 void agent_api_begin(struct http_req *req)
 {
     struct areq *a = xcalloc(1, sizeof(*a));
@@ -182,6 +254,10 @@ void agent_api_begin(struct http_req *req)
         return;
     }
     snprintf(a->node, sizeof(a->node), "%s", node);
+    if (str_prefix(req->path, FILEOP_PREFIX)) {
+        fileop_begin(req, a);
+        return;
+    }
     if (strcmp(req->path, "/_node/v1/kick") == 0) {
         a->kick = true;
     } else if (strcmp(req->path, "/_node/v1/sync") != 0) {
@@ -354,6 +430,7 @@ static json_t *build_response(struct batch_service *s, struct areq *a,
 {
     struct model *m = &s->model;
     json_t *o = json_object(), *assign = json_array(), *cancel, *purge, *rel;
+    json_t *fops;
     struct mrun **runs = NULL;
     size_t nruns = 0, cap = 0;
     uint64_t seq;
@@ -404,6 +481,13 @@ static json_t *build_response(struct batch_service *s, struct areq *a,
     rel = json_array();
     prep_node_releases(m, n, rel);
     json_object_set_new(o, "release", rel);
+    /* File requests for this node (fileproxy.c); absent when none. */
+    fops = json_array();
+    fileproxy_node_take(s->proxy, n->id, seq, fops);
+    if (json_array_size(fops))
+        json_object_set_new(o, "fileOps", fops);
+    else
+        json_decref(fops);
     /* Leaving or rebooting: once no task of it runs (nodeops.c). */
     if (n->removing && nodeops_drained(n)) {
         json_object_set_new(o, "stop", json_true());
@@ -502,6 +586,9 @@ static void sync_first(struct http_req *req, struct areq *a)
         http_resume(n->parked);
         n->parked = NULL;
     }
+    /* File requests whose response never reached this agent process go
+     * out again (fileproxy.c). */
+    fileproxy_node_synced(s->proxy, n->id, strcmp(boot, n->boot) != 0, ack);
     if (strcmp(boot, n->boot) != 0) {
         /* A new agent process, or a new shoald: resync. */
         log_info("node agent connected node=%s pool=%s runs=%zu", n->id,
@@ -639,7 +726,8 @@ static void sync_first(struct http_req *req, struct areq *a)
         json_array_size(a->cancel) == 0 && !a->need_config && n->npurges == 0 &&
         !(n->removing && nodeops_drained(n)) && !nodeops_reboot_due(n) &&
         !has_work(n) && !n->kick_pending &&
-        json_array_size(a->prep_acks) == 0 && !prep_node_has_releases(n)) {
+        json_array_size(a->prep_acks) == 0 && !prep_node_has_releases(n) &&
+        !fileproxy_node_pending(s->proxy, n->id)) {
         bool cancels = false;
         for (i = 0; i < n->nruns; i++)
             cancels = cancels || n->runs[i]->cancel;
@@ -741,6 +829,10 @@ void agent_api_end(struct http_req *req)
         kick(req, a);
         return;
     }
+    if (a->fileop) {
+        fileop_end(req, a);
+        return;
+    }
     if (a->parked)
         sync_resumed(req, a);
     else
@@ -762,6 +854,7 @@ void agent_api_done(struct http_req *req)
             n->parked = NULL;
         pthread_mutex_unlock(&m->mu);
     }
+    fileproxy_upload_free(a->s->proxy, a->up);
     json_decref(a->acks);
     json_decref(a->cancel);
     json_decref(a->prep_acks);

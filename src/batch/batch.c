@@ -16,11 +16,15 @@
  *   prep.c         job preparation and release tasks (prep_api.c: their
  *                  status list)
  *   schedule.c     job schedules and their timing (schedule_api.c)
+ *   jobmgr.c       job manager tasks: made with their job, runExclusive,
+ *                  killJobOnCompletion
  *   ident.c        which user a task runs as on its node
  *   store.c        SQLite copy, journal with group commit
  *   super.c        local pools: one shoal-node process per node
  *   nodeops.c      reboot, scheduling, removal; deallocation options
- *   nodelogs.c     uploadbatchservicelogs for local nodes
+ *   nodelogs.c     uploadbatchservicelogs (local nodes; the URL checks)
+ *   fileproxy.c    file requests (file API, service logs) for remote
+ *                  nodes, carried by the node protocol
  *   join.c         remote nodes: join tokens and the join exchange
  *   idmap.c        the maps
  *
@@ -30,8 +34,10 @@
  * known): write DATA/nodes/server.url, adopt agents that outlived a crash,
  * start the ticker. The ticker (every TICK_MS) runs sched_tick (poll
  * deadlines, heartbeats, job clocks, deleting jobs), schedule_tick (jobs
- * due from job schedules) and super_tick (node counts, agent processes),
- * then removes the directories super_tick collected, outside the lock.
+ * due from job schedules), fileproxy_tick (file requests for remote nodes
+ * that time out or whose node was lost) and super_tick (node counts, agent
+ * processes), then removes the directories super_tick collected, outside
+ * the lock.
  *
  * Shutdown (batch_service_close, after the listener stopped): stop the
  * ticker, stop the agents (SIGTERM, then SIGKILL), flush and stop the
@@ -52,6 +58,7 @@
 #include <unistd.h>
 
 #include "batch/batchint.h"
+#include "batch/fileproxy.h"
 #include "batch/schedule.h"
 #include "batch/sched.h"
 #include "batch/store.h"
@@ -79,6 +86,7 @@ int batch_service_open(const struct config *cfg, struct db *db,
     s->nodes_dir = xasprintf("%s/nodes", cfg->data_dir);
     pthread_mutex_init(&s->tick_mu, NULL);
     pthread_cond_init(&s->tick_cv, NULL);
+    s->proxy = fileproxy_new(s->data_dir);
     batch_api_init(s);
     rc = store_open(db, &s->store, err);
     if (rc < 0)
@@ -100,6 +108,7 @@ fail_model:
     model_release(&s->model);
 fail:
     store_close(s->store);
+    fileproxy_free(s->proxy);
     free(s->data_dir);
     free(s->nodes_dir);
     free(s);
@@ -129,6 +138,7 @@ static void *ticker(void *arg)
 
         sched_tick(&s->model, now, mono, s->cfg->node_heartbeat_timeout_ms);
         schedule_tick(&s->model, now);
+        fileproxy_tick(s, mono);
         pthread_mutex_lock(&s->model.mu);
         super_tick(s->super, &s->model, now, mono, &rm, &nrm);
         pthread_mutex_unlock(&s->model.mu);
@@ -221,6 +231,7 @@ void batch_service_close(struct batch_service *s)
     store_close(s->store);
     model_release(&s->model);
     super_free(s->super);
+    fileproxy_free(s->proxy);
     pthread_cond_destroy(&s->tick_cv);
     pthread_mutex_destroy(&s->tick_mu);
     free(s->data_dir);

@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "auth/auth.h"
+#include "batch/fileproxy.h"
 #include "batch/join.h"
 #include "batch/odata.h"
 #include "batch/spec.h"
@@ -576,6 +577,7 @@ static void breq_free(struct breq *b)
         free(b->seg[i]);
     free(b->seg);
     free(b->file_path);
+    fileproxy_op_free(b->s, b->fop); /* withdrawn if it still waits */
     free(b);
 }
 

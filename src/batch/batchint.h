@@ -16,6 +16,8 @@ struct account;
 struct auth;
 struct config;
 struct db;
+struct fileproxy;
+struct fileproxy_op;
 struct odata_expr;
 struct odata_value;
 struct super;
@@ -38,6 +40,7 @@ struct batch_service {
     char *batch_url; /* "http://127.0.0.1:PORT", for agents */
     char *blob_url;
     uint64_t seq_base; /* node protocol response numbers start here */
+    struct fileproxy *proxy; /* file requests for remote nodes */
     pthread_t ticker;
     bool ticker_running;
     bool stopping;
@@ -87,6 +90,7 @@ struct breq {
     char **seg; /* decoded path segments */
     size_t nseg;
     char *file_path; /* R_*_FILE: decoded, joined */
+    struct fileproxy_op *fop; /* waiting for a remote node (fileproxy.c) */
     bool strict;     /* reject unknown body properties */
     char base[300];  /* "http://host" as the client addressed us */
 };

@@ -9,9 +9,10 @@
  *   POST /pools/{p}/nodes/{n}/enablescheduling     200
  *   POST /pools/{p}/nodes/{n}/uploadbatchservicelogs  200
  *        {containerUrl, startTime, endTime} -> {virtualDirectoryName,
- *        numberOfFilesUploaded}: local nodes only (nodelogs.c); a remote
- *        node's logs are on its own machine: 409
- *        OperationInvalidForCurrentState
+ *        numberOfFilesUploaded}: shoald uploads a local node's logs
+ *        (nodelogs.c); a remote node's agent uploads its own, asked
+ *        through the node protocol (fileproxy.c), and the reply waits
+ *        for its answer
  *   GET  /pools/{p}/nodes/{n}/remoteloginsettings, rdp; POST reimage,
  *        users ...                                  501 NotImplemented
  *   GET  /nodecounts                               Account_ListPoolNodeCounts
@@ -31,6 +32,7 @@
 
 #include "auth/auth.h"
 #include "batch/batchint.h"
+#include "batch/fileproxy.h"
 #include "batch/nodelogs.h"
 #include "batch/nodeops.h"
 #include "batch/odata.h"
@@ -247,50 +249,12 @@ static int node_find(struct breq *b, struct mpool **p_out, struct mnode **n_out,
     return 0;
 }
 
-/*
- * uploadbatchservicelogs: the node's files are picked under the lock, then
- * uploaded without it (nodelogs.c); the answer comes once they are up.
- */
-static void upload_logs(struct http_req *req, struct breq *b, json_t *body)
+static void logs_reply(struct http_req *req, struct breq *b, const char *vdir,
+                       uint64_t nfiles)
 {
-    struct model *m = &b->s->model;
-    struct err e = ERR_INIT;
-    struct mpool *p;
-    struct mnode *n;
-    struct nodelogs_file *files = NULL;
-    size_t nfiles = 0;
-    char *log = NULL, *root = NULL, *vdir = NULL, *meta;
-    char uuid[37];
-    int64_t start_ms = 0;
-    json_t *o;
+    json_t *o = json_object();
+    char *meta;
 
-    timefmt_parse_iso8601(json_string_value(json_object_get(body, "startTime")),
-                          &start_ms);
-    pthread_mutex_lock(&m->mu);
-    if (node_find(b, &p, &n, &e) < 0) {
-        pthread_mutex_unlock(&m->mu);
-        goto fail;
-    }
-    if (n->remote) {
-        err_set(&e, ERR_CONFLICT, "OperationInvalidForCurrentState",
-                "node '%s' runs on another machine (it joined the pool): its "
-                "logs are there, in the agent's stderr and ROOT/startup",
-                n->id);
-        pthread_mutex_unlock(&m->mu);
-        goto fail;
-    }
-    log = xasprintf("%s/%s/%s.log", b->s->nodes_dir, p->id, n->id);
-    root = xasprintf("%s/%s/%s", b->s->nodes_dir, p->id, n->id);
-    crypto_uuid(uuid);
-    vdir = xasprintf("%s/%s/%s", p->id, n->id, uuid);
-    pthread_mutex_unlock(&m->mu);
-    nodelogs_collect(log, root, start_ms, &files, &nfiles);
-    if (nodelogs_upload(
-            files, nfiles,
-            json_string_value(json_object_get(body, "containerUrl")), vdir,
-            &e) < 0)
-        goto fail;
-    o = json_object();
     meta = xasprintf("%s/$metadata#Microsoft.Azure.Batch.Protocol.Entities."
                      "UploadBatchServiceLogsResult",
                      b->base);
@@ -300,6 +264,91 @@ static void upload_logs(struct http_req *req, struct breq *b, json_t *body)
     json_object_set_new(o, "numberOfFilesUploaded",
                         json_integer((json_int_t)nfiles));
     batch_api_json(req, 200, o);
+}
+
+/* A remote node's agent answered (or the wait ended). */
+static void upload_logs_finish(struct http_req *req, struct breq *b)
+{
+    const struct fileproxy_answer *a = NULL;
+    struct err e = ERR_INIT;
+    int rc = fileproxy_poll(b->s, req, b->fop, &a, NULL, &e);
+
+    if (rc > 0)
+        return; /* suspended again */
+    if (rc < 0) {
+        batch_api_fail(req, &e);
+    } else if (a->fail == FILEPROXY_FAIL_UPLOAD) {
+        nodelogs_bad_url(a->message ? a->message : "the upload failed", &e);
+        batch_api_fail(req, &e);
+    } else if (a->fail) {
+        err_set(&e, ERR_IO, "InternalError", "%s",
+                a->message ? a->message : "the node failed");
+        batch_api_fail(req, &e);
+    } else {
+        logs_reply(req, b, fileproxy_op_tag(b->fop), a->files);
+    }
+    fileproxy_op_free(b->s, b->fop);
+    b->fop = NULL;
+}
+
+/*
+ * uploadbatchservicelogs: the node's files are picked under the lock, then
+ * uploaded without it (nodelogs.c); the answer comes once they are up. A
+ * remote node's agent is asked to do the same (fileproxy.c): the request
+ * waits, suspended, and ends in upload_logs_finish.
+ */
+static void upload_logs(struct http_req *req, struct breq *b, json_t *body)
+{
+    struct model *m = &b->s->model;
+    struct err e = ERR_INIT;
+    struct mpool *p;
+    struct mnode *n;
+    struct nodelogs_file *files = NULL;
+    size_t nfiles = 0;
+    char *log = NULL, *root = NULL, *vdir = NULL, *nid = NULL;
+    char uuid[37];
+    int64_t start_ms = 0;
+    const char *url = json_string_value(json_object_get(body, "containerUrl"));
+
+    if (b->fop) {
+        upload_logs_finish(req, b);
+        return;
+    }
+    timefmt_parse_iso8601(json_string_value(json_object_get(body, "startTime")),
+                          &start_ms);
+    pthread_mutex_lock(&m->mu);
+    if (node_find(b, &p, &n, &e) < 0) {
+        pthread_mutex_unlock(&m->mu);
+        goto fail;
+    }
+    if (n->remote) {
+        struct fileproxy_ask ask;
+        crypto_uuid(uuid);
+        vdir = xasprintf("%s/%s/%s", p->id, n->id, uuid);
+        nid = xstrdup(n->id);
+        pthread_mutex_unlock(&m->mu);
+        if (nodelogs_check_url(url, &e) < 0)
+            goto fail;
+        memset(&ask, 0, sizeof(ask));
+        ask.kind = FILEPROXY_LOGS;
+        ask.node = nid;
+        ask.url = url;
+        ask.vdir = vdir;
+        ask.start_ms = start_ms;
+        ask.tag = vdir;
+        if (fileproxy_submit(b->s, req, &ask, &b->fop, &e) < 0)
+            goto fail;
+        goto out;
+    }
+    log = xasprintf("%s/%s/%s.log", b->s->nodes_dir, p->id, n->id);
+    root = xasprintf("%s/%s/%s", b->s->nodes_dir, p->id, n->id);
+    crypto_uuid(uuid);
+    vdir = xasprintf("%s/%s/%s", p->id, n->id, uuid);
+    pthread_mutex_unlock(&m->mu);
+    nodelogs_collect(log, root, start_ms, &files, &nfiles);
+    if (nodelogs_upload(files, nfiles, url, vdir, &e) < 0)
+        goto fail;
+    logs_reply(req, b, vdir, nfiles);
     goto out;
 fail:
     batch_api_fail(req, &e);
@@ -308,6 +357,7 @@ out:
     free(log);
     free(root);
     free(vdir);
+    free(nid);
 }
 
 /*

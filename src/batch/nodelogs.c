@@ -1,6 +1,6 @@
 /*
- * nodelogs.c: the Batch service logs of a local node, copied to a
- * container (ComputeNode_UploadBatchServiceLogs).
+ * nodelogs.c: the Batch service logs of a node, copied to a container
+ * (ComputeNode_UploadBatchServiceLogs).
  *
  * Purpose: what the real service calls its "Batch service log files" are,
  * for shoal, the files that tell how a node got on: the agent's own log
@@ -19,6 +19,13 @@
  * CONTAINER/VDIR/NAME?SAS with libcurl, sending the size the file had when
  * the upload began (a log may grow meanwhile). The SAS is never logged nor
  * put in an error message.
+ *
+ * Remote nodes: their logs are on their own machine, so node_api.c checks
+ * the URL here (nodelogs_check_url) and sends the request to the node's
+ * agent (fileproxy.c), which picks the same three files by the same rule
+ * (shoal-node.log being its stderr, when that is a file) and uploads them
+ * itself under the same virtual directory (src/node/fileserve.c), with
+ * the same error words; the REST reply waits for its answer.
  *
  * Threads: any; no shared state. Ownership: the caller owns the file list.
  */
@@ -118,6 +125,19 @@ static int bad_url(struct err *err, const char *why)
     return -ERR_INVALID;
 }
 
+int nodelogs_check_url(const char *container_url, struct err *err)
+{
+    if (!container_url || (!str_iprefix(container_url, "http://") &&
+                           !str_iprefix(container_url, "https://")))
+        return bad_url(err, "it is not an http or https URL");
+    return 0;
+}
+
+int nodelogs_bad_url(const char *why, struct err *err)
+{
+    return bad_url(err, why);
+}
+
 static int put_one(CURL *c, const struct nodelogs_file *file, const char *base,
                    const char *query, const char *vdir, struct err *err)
 {
@@ -189,9 +209,8 @@ int nodelogs_upload(const struct nodelogs_file *files, size_t n,
     CURL *c = NULL;
     int rc = 0;
 
-    if (!str_iprefix(container_url, "http://") &&
-        !str_iprefix(container_url, "https://"))
-        return bad_url(err, "it is not an http or https URL");
+    if (nodelogs_check_url(container_url, err) < 0)
+        return -ERR_INVALID;
     q = strchr(container_url, '?');
     base = xstrndup(container_url,
                     q ? (size_t)(q - container_url) : strlen(container_url));

@@ -7,7 +7,7 @@
 struct err;
 
 /*
- * ComputeNode_UploadBatchServiceLogs for local nodes (private to batch/;
+ * ComputeNode_UploadBatchServiceLogs (private to batch/;
  * see nodelogs.c for the design note): pick a node's log files and copy
  * them to a blob container given by a SAS URL. Knows nothing of the model
  * or of HTTP serving; call it without the model lock.
@@ -41,5 +41,16 @@ void nodelogs_free(struct nodelogs_file *files, size_t n);
 int nodelogs_upload(const struct nodelogs_file *files, size_t n,
                     const char *container_url, const char *vdir,
                     struct err *err);
+
+/*
+ * The checks and words of nodelogs_upload, for a remote node's upload
+ * (its agent uploads; node_api.c renders its answer):
+ * nodelogs_check_url: -ERR_INVALID unless container_url is an http(s)
+ * URL. nodelogs_bad_url: fill err as a refused upload says, why being
+ * the reason ("the storage service refused the upload with status 403");
+ * returns -ERR_INVALID. Thread-safe.
+ */
+int nodelogs_check_url(const char *container_url, struct err *err);
+int nodelogs_bad_url(const char *why, struct err *err);
 
 #endif

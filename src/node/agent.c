@@ -21,6 +21,10 @@
  *   start     runs the start task (with its retries) once the config has
  *             arrived; its status rides on every sync.
  *   jobtask   one per job preparation or release task (below).
+ *   fileserve up to a few at once: the file requests of a response
+ *             ("fileOps": the file API and uploadbatchservicelogs of a
+ *             remote node), done and answered with their own requests
+ *             (fileserve.c); the sync thread only queues them.
  *
  * Structures: struct agent (one), struct run per attempt (rowid, attempt,
  * runner task, volatile cancel flag, report once done). All shared state is
@@ -96,6 +100,7 @@
 #include "core/mem.h"
 #include "core/parse.h"
 #include "core/timefmt.h"
+#include "node/fileserve.h"
 #include "node/link.h"
 #include "node/runner.h"
 
@@ -190,6 +195,7 @@ struct agent {
     bool start_thread_up;
     bool kick_wanted; /* a worker wants the parked sync back */
     pthread_cond_t kick_cv;
+    struct fileserve *fs; /* file requests (fileserve.c) */
 };
 
 /* volatile: a store to a static nobody reads would be optimized away, and
@@ -1343,6 +1349,8 @@ static void apply_response(struct agent *ag, json_t *resp)
         ag->purges[ag->npurges++] = xstrdup(job);
     }
     prep_apply(ag, resp);
+    /* Queued only: workers do them and answer shoald themselves. */
+    fileserve_submit(ag->fs, json_object_get(resp, "fileOps"));
     if (json_is_true(json_object_get(resp, "stop")))
         request_stop(ag, AGENT_EXIT_REMOVED);
     /* The node reboots: kill everything, then main re-executes us, which
@@ -1419,6 +1427,7 @@ static void *sync_loop(void *arg)
                 free(ag->server);
                 ag->server = xstrdup(url);
                 pthread_mutex_unlock(&ag->mu);
+                fileserve_set_server(ag->fs, url);
                 backoff = BACKOFF_MIN_MS;
             }
             free(url);
@@ -1543,6 +1552,10 @@ int agent_run(const struct agent_opts *o)
         ag->gid = pw->pw_gid;
     }
     id_window(ag);
+    /* The agent's log is its stderr: uploaded as shoal-node.log when that
+     * is a regular file. */
+    ag->fs = fileserve_new(o->root, "/proc/self/fd/2", o->server, o->token,
+                           o->node_id, o->ca_file);
     if (setup_dirs(ag) < 0) {
         fprintf(stderr, "shoal-node: cannot use root directory '%s'\n",
                 o->root);

@@ -34,4 +34,15 @@ const char *link_base(const struct link *l);
 int link_post(struct link *l, const char *path, const char *body, size_t len,
               long timeout_ms, long *status, struct buf *resp);
 
+/*
+ * Like link_post, but the body is head (head_len bytes) then len bytes of
+ * fd from off (pread: fd's position is not used; fd < 0: head only),
+ * read as they are sent, never held in memory. No total time limit: the
+ * exchange fails when it moves less than a byte a second for stall_s
+ * seconds, or when fd yields fewer than len bytes.
+ */
+int link_post_stream(struct link *l, const char *path, const char *head,
+                     size_t head_len, int fd, uint64_t off, uint64_t len,
+                     long stall_s, long *status, struct buf *resp);
+
 #endif

@@ -83,6 +83,8 @@
  * total one (inputs may be large), and a few retries with back-off on 408,
  * 429, 5xx and network errors. Messages and logs show URLs without their
  * query, so SAS signatures never reach a log or a failureInfo.
+ * runner_upload_blob puts one file the way output files go, outside any
+ * task: the agent's upload of its service logs (fileserve.c).
  */
 #include "node/runner.h"
 
@@ -161,7 +163,9 @@ struct run {
     int wd_fd;   /* task_dir/wd */
     CURL *curl;
     char curl_err[CURL_ERROR_SIZE];
-    int rc; /* internal error, 0 when none */
+    int rc;           /* internal error, 0 when none */
+    long fail_status; /* HTTP status of a refused upload (0: none) */
+    CURLcode last_cc; /* of the last transfer */
 };
 
 /* Body source and sink of one HTTP exchange. */
@@ -957,6 +961,7 @@ static enum http_outcome http_do(struct run *r, bool put, const char *url,
             curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
         }
         cc = curl_easy_perform(c);
+        r->last_cc = cc;
         if (x->local_errno || x->local_toobig)
             return HTTP_LOCAL;
         if (is_cancelled(r))
@@ -1796,6 +1801,8 @@ static int put_range(struct run *r, const char *url, struct curl_slist *headers,
 
     oc = http_do(r, true, url, headers, &x, &status);
     if (oc != HTTP_DONE || status < 200 || status >= 300) {
+        if (oc == HTTP_DONE)
+            r->fail_status = status;
         upload_fail(r, oc, status, &x, blob);
         return -1;
     }
@@ -1903,6 +1910,39 @@ static int upload_one(struct run *r, const struct runner_output *o, int dir_fd,
               (unsigned long long)size);
     rc = upload_fd(r, fd, size, o->container_url, blob);
     close(fd);
+    return rc;
+}
+
+int runner_upload_blob(int fd, uint64_t size, const char *container_url,
+                       const char *blob, char *why, size_t whylen)
+{
+    struct runner_result res;
+    struct run r;
+    int rc;
+
+    memset(&res, 0, sizeof(res));
+    memset(&r, 0, sizeof(r));
+    r.res = &res;
+    r.task_fd = -1;
+    r.wd_fd = -1;
+    pthread_once(&runner_once, runner_init_once);
+    runner_get_limits(&r.lim);
+    if (!runner_curl_ok || !(r.curl = curl_easy_init())) {
+        snprintf(why, whylen, "cannot upload to it (%s)",
+                 "libcurl could not be initialised");
+        return -1;
+    }
+    rc = upload_fd(&r, fd, size, container_url, blob);
+    if (rc < 0 && r.fail_status)
+        snprintf(why, whylen,
+                 "the storage service refused the upload with status %ld",
+                 r.fail_status);
+    else if (rc < 0 && r.last_cc != CURLE_OK)
+        snprintf(why, whylen, "cannot upload to it (%s)",
+                 curl_easy_strerror(r.last_cc));
+    else if (rc < 0)
+        snprintf(why, whylen, "cannot upload to it (%s)", res.message);
+    curl_easy_cleanup(r.curl);
     return rc;
 }
 

@@ -158,6 +158,18 @@ void runner_free_args(char **argv);
 bool runner_glob_match(const char *pattern, const char *path);
 
 /*
+ * Upload size bytes of fd (read with pread from offset 0) as blob `blob`
+ * of the container at container_url (a container URL with its SAS), the
+ * way output files go: one Put Blob, or blocks for large files, with the
+ * same retries. 0 on success; -1 with why filled in the words shoald's
+ * nodelogs.c uses ("the storage service refused the upload with status
+ * 403", "cannot upload to it (REASON)"), never with the SAS. Blocks for
+ * the transfer. Thread-safe.
+ */
+int runner_upload_blob(int fd, uint64_t size, const char *container_url,
+                       const char *blob, char *why, size_t whylen);
+
+/*
  * Process-wide tunables of the transfers. The defaults suit production;
  * tests shrink them to exercise block uploads and retries with small files.
  * runner_get_limits copies the current values; runner_set_limits replaces

@@ -10,9 +10,10 @@
 //     go first);
 //   - remote nodes: a jointoken pool, its join token made, read, rotated and
 //     revoked (old and revoked tokens refused), shoal-node --join on a
-//     "remote" root, tasks on it, node loss (SIGKILL: unusable, requeued
-//     elsewhere, never completed twice) and rejoin with the kept identity,
-//     removal (the agent exits and forgets its identity);
+//     "remote" root, tasks on it (their files served through the agent),
+//     node loss (SIGKILL: unusable, requeued elsewhere, never completed
+//     twice) and rejoin with the kept identity, removal (the agent exits
+//     and forgets its identity);
 //   - TLS: a second shoald with a throwaway self-signed certificate serves
 //     the batch port over HTTPS; its local agents and a joining agent verify
 //     it with --ca.
@@ -455,7 +456,7 @@ test('shoal-node --join: two agents join; rotated and wrong tokens are refused',
   assert.equal(e.statusCode, 409);
 });
 
-test('tasks on remote nodes; their files are not served by shoald', async () => {
+test('tasks on remote nodes; their files served through their agents', async () => {
   await batch.job.add({ id: 'rj', poolInfo: { poolId: 'jp' } });
   await batch.task.add('rj', { id: 'hello', commandLine: "/bin/sh -c 'echo hi from $AZ_BATCH_NODE_ID'" });
   const t = await waitTask('rj', 'hello');
@@ -464,15 +465,19 @@ test('tasks on remote nodes; their files are not served by shoald', async () => 
   const root = t.nodeInfo.nodeId === nodeA ? rootA : rootB;
   assert.equal(fs.readFileSync(path.join(root, 'workitems', 'rj', 'job-1', 'hello', 'stdout.txt'), 'utf8'),
     `hi from ${t.nodeInfo.nodeId}\n`);
+  // shoald cannot read that root: the agent answers (batch_remote_files
+  // has the details).
   const e = await batchFetch(srv, 'GET', `/jobs/rj/tasks/hello/files/stdout.txt?${API}`);
-  assert.equal(e.status, 409);
-  assert.equal(e.json.code, 'TaskFilesUnavailable');
-  assert.match(e.json.message.value, /remote node/);
-  const n = await errOf(batch.file.listFromComputeNode('jp', nodeA));
-  assert.equal(n.statusCode, 409);
+  assert.equal(e.status, 200, e.text);
+  assert.equal(e.text, `hi from ${t.nodeInfo.nodeId}\n`);
+  const n = await batch.file.listFromComputeNode('jp', nodeA);
+  assert.deepEqual(n.map((x) => x.name).sort(), ['shared', 'startup', 'workitems']);
+  // The agent uploads its own logs: a container nobody listens for is its
+  // error, reported as for a local node.
   const logs = await errOf(batch.computeNode.uploadBatchServiceLogs('jp', nodeA, {
     containerUrl: 'http://127.0.0.1:1/x', startTime: new Date(0) }));
-  assert.equal(logs.statusCode, 409);
+  assert.equal(logs.statusCode, 400);
+  assert.equal(logs.code, 'InvalidPropertyValue');
 });
 
 test('node loss: a killed remote agent; its task is requeued elsewhere; it rejoins', async () => {
@@ -626,12 +631,16 @@ test('TLS: HTTPS on the batch port; local and joined agents verify it with --ca'
     assert.equal((await tlsFetch(tsrv, ca, 'POST', `/jobs?${API}`,
       { id: 'tjob', poolInfo: { poolId: 'tj' } })).status, 201);
     assert.equal((await tlsFetch(tsrv, ca, 'POST', `/jobs/tjob/tasks?${API}`,
-      { id: 't', commandLine: '/bin/true' })).status, 201);
+      { id: 't', commandLine: "/bin/sh -c 'echo over tls'" })).status, 201);
     const t = await waitFor(async () => {
       const x = await tlsFetch(tsrv, ca, 'GET', `/jobs/tjob/tasks/t?${API}`);
       return x.json.state === 'completed' ? x.json : null;
     }, { timeoutMs: 30000, what: 'TLS task completed' });
     assert.equal(t.executionInfo.result, 'success');
+    // Its output comes back through the agent, which answers over HTTPS.
+    r = await tlsFetch(tsrv, ca, 'GET', `/jobs/tjob/tasks/t/files/stdout.txt?${API}`);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.text, 'over tls\n');
     process.kill(ag.pid, 'SIGTERM');
     assert.equal((await waitExit(ag)).code, 0);
     assert.equal((await tsrv.stop()).code, 0, tsrv.log());
