@@ -747,24 +747,31 @@ static bool version_ok(const char *v)
 static int upload_sink(struct http_req *req, const char *data, size_t len)
 {
     struct blob_req *r = req->state;
+
+    if (!r->ws)
+        return 0;
+    return blob_wstream_write(r->ws, data, len, &req->err);
+}
+
+/*
+ * The body is all in: the temp file has every byte and r->md5 or r->crc64
+ * its digest. A write that failed on the way (the writer thread's) shows
+ * here.
+ */
+static int upload_finish(struct blob_req *r, struct err *e)
+{
     int rc;
 
-    if (r->fd < 0)
+    if (!r->ws) {
+        if (r->md5_on)
+            crypto_md5("", 0, r->md5);
         return 0;
-    rc = blob_files_write(r->fd, data, len, &req->err);
-    if (rc < 0)
-        return rc;
-    if (r->md5_on)
-        crypto_md5_update(&r->md5, data, len);
-    else
-        r->crc64 = crypto_crc64(r->crc64, data, len);
-    r->written += len;
-    if (r->written - r->flushed >= BLOB_WRITEBACK_STEP) {
-        blob_files_writeback(blob_store_files(r->store), r->fd, r->flushed,
-                             r->written - r->flushed);
-        r->flushed = r->written;
     }
-    return 0;
+    rc = blob_wstream_finish(r->ws, r->md5, &r->crc64, e);
+    r->written = blob_wstream_written(r->ws);
+    blob_wstream_free(r->ws);
+    r->ws = NULL;
+    return rc;
 }
 
 /*
@@ -801,14 +808,12 @@ static int upload_start(struct blob_req *r, uint64_t max, bool md5,
         req->body_max = BLOB_INLINE_MAX;
         return 0;
     }
-    if (md5) {
-        rc = crypto_md5_init(&r->md5);
-        if (rc < 0)
-            return err_set(e, ERR_NOMEM, "InternalError", "out of memory");
-        r->md5_on = true;
-    }
+    r->md5_on = md5;
     if (req->length > 0) {
         rc = blob_files_create(blob_store_files(r->store), &r->file, &r->fd, e);
+        if (rc == 0)
+            rc = blob_wstream_open(blob_store_files(r->store), r->fd,
+                                   req->length, md5, &r->ws, e);
         if (rc < 0)
             return rc;
     }
@@ -901,14 +906,17 @@ static void put_blob_end(struct blob_req *r)
 
     memset(&c, 0, sizeof(c));
     memset(&out, 0, sizeof(out));
-    if (r->md5_on) {
-        crypto_md5_final(&r->md5, md5);
+    if (r->file) {
+        rc = upload_finish(r, &e);
+        memcpy(md5, r->md5, sizeof(md5));
     } else {
         /* small: the body is in req->body and goes to SQLite */
         crypto_md5(req->body.data, req->body.len, md5);
         r->written = req->body.len;
+        rc = 0;
     }
-    rc = parse_content(r, &c, true, &e);
+    if (rc == 0)
+        rc = parse_content(r, &c, true, &e);
     if (rc == 0)
         rc = parse_wcond(r, &cond, &wc, &e);
     if (rc == 0)
@@ -1018,10 +1026,12 @@ static void put_block_end(struct blob_req *r)
     rc = block_id_param(r, id, &idlen, &e);
     if (rc == 0)
         rc = lease_id_header(r, &lid, &e);
+    if (rc == 0)
+        rc = upload_finish(r, &e);
     if (rc < 0)
         goto out;
     if (r->md5_on) {
-        crypto_md5_final(&r->md5, md5);
+        memcpy(md5, r->md5, sizeof(md5));
         parse_md5("Content-MD5", cm, want, &e);
         if (memcmp(want, md5, sizeof(md5)) != 0) {
             rc = err_set(&e, ERR_INVALID, "Md5Mismatch",
@@ -1778,12 +1788,11 @@ static void on_done(struct http_req *req)
 
     if (!r)
         return;
+    blob_wstream_free(r->ws); /* before its fd goes */
     if (r->file && !r->published)
         blob_files_discard(blob_store_files(r->store), r->file, r->fd);
     else if (r->fd >= 0)
         close(r->fd);
-    if (r->md5_on)
-        crypto_md5_release(&r->md5);
     blob_names_path_release(&r->path);
     free(r);
     req->state = NULL;

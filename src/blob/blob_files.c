@@ -29,9 +29,9 @@
  * loses nothing but a power cut may.
  *
  * Copies (Put Block List, Copy Blob) use sendfile(2) file to file, so the
- * bytes move inside the kernel. Large uploads start the writeback of what
- * they have written every 8 MiB (blob_files_writeback), so the disk works
- * while the network does and the final fsync is short.
+ * bytes move inside the kernel. Uploads (blob_wstream.c) start the
+ * writeback of what they have written every 8 MiB (blob_files_writeback),
+ * so the disk works while the network does and the final fsync is short.
  *
  * Changing the layout: bump BLOB_FILES_LAYOUT, teach blob_files_open to
  * migrate (or refuse) a DATA/blobs/layout file with the old number, and

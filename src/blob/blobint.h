@@ -335,6 +335,26 @@ int blob_files_write(int fd, const void *data, size_t len, struct err *err);
 void blob_files_writeback(struct blob_files *f, int fd, uint64_t off,
                           uint64_t len);
 #define BLOB_WRITEBACK_STEP (8u << 20)
+
+/*
+ * The bytes of one upload into a temp file (blob_wstream.c), digested on
+ * the way: MD5 when md5, else CRC-64 (Put Block's x-ms-content-crc64).
+ * Uploads announced at BLOB_WSTREAM_THREAD_MIN bytes or more are digested
+ * and written by a writer thread of their own. fd stays the caller's.
+ * finish: every byte is written (not yet fsync'd: publish does that) and
+ * the digest is out; after a failed write or finish the file is garbage.
+ */
+#define BLOB_WSTREAM_THREAD_MIN (4u << 20)
+struct blob_wstream;
+int blob_wstream_open(struct blob_files *f, int fd, uint64_t expect, bool md5,
+                      struct blob_wstream **out, struct err *err);
+int blob_wstream_write(struct blob_wstream *w, const void *data, size_t len,
+                       struct err *err);
+int blob_wstream_finish(struct blob_wstream *w,
+                        unsigned char md5[CRYPTO_MD5_LEN], uint64_t *crc64,
+                        struct err *err);
+uint64_t blob_wstream_written(const struct blob_wstream *w);
+void blob_wstream_free(struct blob_wstream *w);
 /* Append len bytes of src from off to dst's current end. */
 int blob_files_copy(int dst, int src, uint64_t off, uint64_t len,
                     struct err *err);
@@ -711,9 +731,9 @@ struct blob_req {
     uint64_t file;
     bool published;
     uint64_t written;
-    uint64_t flushed; /* bytes whose writeback was started */
-    bool md5_on;
-    struct crypto_md5_ctx md5;
+    struct blob_wstream *ws; /* the temp file's writer, while it streams */
+    bool md5_on;             /* ws digests MD5 (else CRC-64) */
+    unsigned char md5[CRYPTO_MD5_LEN];
     uint64_t crc64;
 };
 

@@ -331,6 +331,60 @@ test('large blob: 40 MiB in blocks, parallel ranged download, byte for byte', as
   await waitFor(() => countFiles() === before - 1, { what: 'the bytes to be removed' });
 });
 
+// CRC-64/NVME (reflected 0x9a6c9329ac4bc9b5), as x-ms-content-crc64 carries
+// it: 8 bytes, least significant first.
+const CRC64_TABLE = (() => {
+  const t = [];
+  for (let n = 0n; n < 256n; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1n ? (c >> 1n) ^ 0x9a6c9329ac4bc9b5n : c >> 1n;
+    t.push(c);
+  }
+  return t;
+})();
+function crc64(buf) {
+  let c = 0xffffffffffffffffn;
+  for (const byte of buf) c = CRC64_TABLE[Number((c ^ BigInt(byte)) & 0xffn)] ^ (c >> 8n);
+  c ^= 0xffffffffffffffffn;
+  const out = Buffer.alloc(8);
+  out.writeBigUInt64LE(c);
+  return out;
+}
+
+test('uploads of 4 MiB and more (digested and written on a thread of their own)', async () => {
+  const c = await freshContainer();
+  // single Put Blob, not a whole number of buffers: MD5 of every byte
+  const body = crypto.randomBytes(9 * 1024 * 1024 + 123);
+  const b = c.getBlockBlobClient('big/one.bin');
+  const up = await b.upload(body, body.length, { transactionalContentMD5: md5(body) });
+  assert.deepEqual(Buffer.from(up.contentMD5), md5(body));
+  assert.deepEqual(Buffer.from((await b.getProperties()).contentMD5), md5(body));
+  assert.ok((await b.downloadToBuffer()).equals(body), 'downloaded bytes differ');
+  const bad = Buffer.from(md5(body));
+  bad[0] ^= 1;
+  await assert.rejects(b.upload(body, body.length, { transactionalContentMD5: bad }),
+    (e) => e.statusCode === 400 && e.code === 'Md5Mismatch');
+  assert.ok((await b.downloadToBuffer()).equals(body), 'a refused upload changed the blob');
+  // Put Block: MD5 and CRC-64 checked, right and wrong
+  const blk = crypto.randomBytes(5 * 1024 * 1024 + 7);
+  const id = Buffer.from('blk-0').toString('base64');
+  const bb = c.getBlockBlobClient('big/blocks.bin');
+  await bb.stageBlock(id, blk, blk.length, { transactionalContentMD5: md5(blk) });
+  const wrongMd5 = Buffer.from(md5(blk));
+  wrongMd5[15] ^= 0x80;
+  await assert.rejects(bb.stageBlock(id, blk, blk.length, { transactionalContentMD5: wrongMd5 }),
+    (e) => e.statusCode === 400 && e.code === 'Md5Mismatch');
+  const crc = crc64(blk);
+  const r = await bb.stageBlock(id, blk, blk.length, { transactionalContentCrc64: crc });
+  assert.deepEqual(Buffer.from(r.xMsContentCrc64), crc);
+  const wrongCrc = Buffer.from(crc);
+  wrongCrc[3] ^= 1;
+  await assert.rejects(bb.stageBlock(id, blk, blk.length, { transactionalContentCrc64: wrongCrc }),
+    (e) => e.statusCode === 400 && e.code === 'Crc64Mismatch');
+  await bb.commitBlockList([id]);
+  assert.ok((await bb.downloadToBuffer()).equals(blk), 'committed block differs');
+});
+
 test('list blobs: hierarchy, pages, binary order, metadata', async () => {
   const c = await freshContainer();
   const names = ['a', 'a/1', 'a/2', 'a/b/3', 'b/1', 'b/2', 'c', 'Z', 'é', '~', 'x y'];
