@@ -800,14 +800,19 @@ static int upload_start(struct blob_req *r, uint64_t max, bool md5,
         err_add_detail(e, "MaxLimit", lim);
         return -ERR_TOOBIG;
     }
-    if (blob_container_access(r->store, r->path.account, r->path.container,
-                              &access) < 0)
-        return err_set(e, ERR_NOTFOUND, "ContainerNotFound",
-                       "the specified container does not exist");
+    /*
+     * A small body is buffered and its transaction finds the container
+     * (404 then): looking it up here would wait for the database behind
+     * the commit in progress, and hold back every small upload.
+     */
     if (inline_ok && req->length <= BLOB_INLINE_MAX) {
         req->body_max = BLOB_INLINE_MAX;
         return 0;
     }
+    if (blob_container_access(r->store, r->path.account, r->path.container,
+                              &access) < 0)
+        return err_set(e, ERR_NOTFOUND, "ContainerNotFound",
+                       "the specified container does not exist");
     r->md5_on = md5;
     if (req->length > 0) {
         rc = blob_files_create(blob_store_files(r->store), &r->file, &r->fd, e);

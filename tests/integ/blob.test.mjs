@@ -62,6 +62,13 @@ test('containers: create, exists, properties, metadata, duplicate, delete', asyn
   await c.delete();
   assert.equal(await c.exists(), false);
   await rejects(c.delete(), 404, 'ContainerNotFound');
+  // uploads into it: small (buffered), large (streamed to a file), a block
+  const gone = c.getBlockBlobClient('x');
+  await rejects(gone.upload('tiny', 4), 404, 'ContainerNotFound');
+  const big = crypto.randomBytes(200 * 1024);
+  await rejects(gone.upload(big, big.length), 404, 'ContainerNotFound');
+  await rejects(gone.stageBlock(Buffer.from('b1').toString('base64'), big, big.length), 404, 'ContainerNotFound');
+  assert.equal(await c.exists(), false);
   await rejects(svc.getContainerClient('Bad_Name').create(), 400, 'InvalidResourceName');
   await rejects(svc.getContainerClient('a--b').create(), 400, 'InvalidResourceName');
 });
