@@ -2,8 +2,9 @@
  * timefmt.c: clocks, and the text forms of times the wire protocols use.
  *
  * A time is int64 milliseconds since the Unix epoch, UTC. Conversion to and
- * from calendar fields goes through timegm and gmtime_r (time_t is 64-bit on
- * every platform we build for). Parsers accept only years 1601..9999 (the
+ * from calendar fields is day arithmetic on the proleptic Gregorian
+ * calendar (days_from_civil, civil_from_days), not gmtime_r and timegm:
+ * glibc takes a process-wide lock in both, and every reply formats a Date. Parsers accept only years 1601..9999 (the
  * range .NET's DateTime and Windows FILETIME share, which is what Azure
  * validates against); formatters clamp their input into the same range, so
  * their output always has a four-digit year and fits the declared sizes.
@@ -78,27 +79,64 @@ int64_t timefmt_mono_ms(void)
 }
 
 /*
+ * Days since 1970-01-01 of year y, month m (1..12), day d, and back. A
+ * year is counted from March, so the leap day ends it; 400-year eras of
+ * 146097 days repeat exactly.
+ */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    int64_t era, yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int *y, int *m, int *d)
+{
+    int64_t era, doe, yoe, doy, mp;
+
+    z += 719468;
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    doe = z - era * 146097;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+/*
  * Split ms (clamped to the supported range) into calendar fields and the
- * millisecond remainder. gmtime_r cannot fail inside that range.
+ * millisecond remainder.
  */
 static void split_ms(int64_t ms, struct tm *tm, int *msec)
 {
-    time_t secs;
-    int64_t rem;
+    int64_t secs, days, sod;
+    int y, m, d;
 
     if (ms < TIMEFMT_MIN_MS)
         ms = TIMEFMT_MIN_MS;
     if (ms > TIMEFMT_MAX_MS)
         ms = TIMEFMT_MAX_MS;
-    rem = ms % 1000;
-    secs = (time_t)(ms / 1000);
-    if (rem < 0) {
-        rem += 1000;
-        secs--;
-    }
+    *msec = (int)(((ms % 1000) + 1000) % 1000);
+    secs = (ms - *msec) / 1000;
+    days = (secs >= 0 ? secs : secs - 86399) / 86400;
+    sod = secs - days * 86400;
+    civil_from_days(days, &y, &m, &d);
     memset(tm, 0, sizeof(*tm));
-    gmtime_r(&secs, tm);
-    *msec = (int)rem;
+    tm->tm_year = y - 1900;
+    tm->tm_mon = m - 1;
+    tm->tm_mday = d;
+    tm->tm_hour = (int)(sod / 3600);
+    tm->tm_min = (int)(sod / 60 % 60);
+    tm->tm_sec = (int)(sod % 60);
+    tm->tm_wday = (int)(((days + 4) % 7 + 7) % 7); /* 1970-01-01: Thursday */
+    tm->tm_yday = (int)(days - days_from_civil(y, 1, 1));
 }
 
 void timefmt_rfc1123(int64_t ms, char out[TIMEFMT_RFC1123_LEN])
@@ -256,22 +294,14 @@ static int days_in_month(int y, int mon)
 static int fields_to_ms(int year, int mon, int mday, int hour, int min, int sec,
                         int msec, int64_t *ms_out)
 {
-    struct tm tm;
-    time_t t;
+    int64_t secs;
 
     if (year < 1601 || year > 9999 || mon < 0 || mon > 11 || mday < 1 ||
         mday > days_in_month(year, mon) || hour > 23 || min > 59 || sec > 59)
         return -ERR_INVALID;
-    memset(&tm, 0, sizeof(tm));
-    tm.tm_year = year - 1900;
-    tm.tm_mon = mon;
-    tm.tm_mday = mday;
-    tm.tm_hour = hour;
-    tm.tm_min = min;
-    tm.tm_sec = sec;
-    /* Fields are valid, so -1 here is 1969-12-31T23:59:59, not an error. */
-    t = timegm(&tm);
-    *ms_out = (int64_t)t * 1000 + msec;
+    secs = days_from_civil(year, mon + 1, mday) * 86400 + hour * 3600 +
+           min * 60 + sec;
+    *ms_out = secs * 1000 + msec;
     return 0;
 }
 

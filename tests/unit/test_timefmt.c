@@ -423,6 +423,51 @@ static void test_duration_inf_roundtrip(void **state)
     assert_true(ms == TIMEFMT_DURATION_INF);
 }
 
+/*
+ * The calendar arithmetic against the C library's gmtime_r, over the whole
+ * supported range: random instants plus the edges, every day boundary
+ * around them, and the parse of each formatted text back to its instant.
+ */
+static void test_calendar_vs_libc(void **state)
+{
+    static const char *days[] = { "Sun", "Mon", "Tue", "Wed",
+                                  "Thu", "Fri", "Sat" };
+    static const char *mons[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+    const int64_t lo = MS_MIN, hi = MS_MAX;
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+
+    (void)state;
+    for (int i = 0; i < 200000; i++) {
+        int64_t ms, back;
+        time_t secs;
+        struct tm tm;
+        char got[TIMEFMT_RFC1123_LEN], want[64], iso[TIMEFMT_ISO_LEN];
+
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        if (i < 4)
+            ms = (int64_t[]){ lo, hi, 0, -1 }[i];
+        else if (i < 1000)
+            ms = (int64_t)(i - 500) * 86400000 + (int64_t)(x % 3) - 1;
+        else
+            ms = lo + (int64_t)(x % (uint64_t)(hi - lo + 1));
+        secs = (time_t)((ms - (((ms % 1000) + 1000) % 1000)) / 1000);
+        assert_non_null(gmtime_r(&secs, &tm));
+        snprintf(want, sizeof(want), "%s, %02d %s %04d %02d:%02d:%02d GMT",
+                 days[tm.tm_wday], tm.tm_mday, mons[tm.tm_mon],
+                 tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        timefmt_rfc1123(ms, got);
+        assert_string_equal(got, want);
+        assert_int_equal(timefmt_parse_rfc1123(got, &back), 0);
+        assert_int_equal(back, (int64_t)secs * 1000);
+        timefmt_iso8601(ms, 3, iso);
+        assert_int_equal(timefmt_parse_iso8601(iso, &back), 0);
+        assert_int_equal(back, ms);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -431,6 +476,7 @@ int main(void)
         cmocka_unit_test(test_rfc1123_parse_table),
         cmocka_unit_test(test_rfc850_century),
         cmocka_unit_test(test_rfc1123_roundtrip),
+        cmocka_unit_test(test_calendar_vs_libc),
         cmocka_unit_test(test_iso8601_format),
         cmocka_unit_test(test_iso8601_parse_table),
         cmocka_unit_test(test_iso8601_roundtrip),
