@@ -80,6 +80,7 @@
 #include "core/config.h"
 #include "core/crypto.h"
 #include "core/err.h"
+#include "core/fsutil.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/timefmt.h"
@@ -636,37 +637,6 @@ void super_stop_all(struct super *sp, struct model *m, int64_t wait_ms)
     }
 }
 
-/* Remove everything under dirfd, then nothing else; depth-bounded. */
-static void rm_under(int dirfd, int depth)
-{
-    DIR *d;
-    struct dirent *e;
-
-    if (depth > 256) {
-        close(dirfd);
-        return;
-    }
-    d = fdopendir(dirfd);
-    if (!d) {
-        close(dirfd);
-        return;
-    }
-    while ((e = readdir(d)) != NULL) {
-        int sub;
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        if (unlinkat(dirfd, e->d_name, 0) == 0)
-            continue;
-        sub = openat(dirfd, e->d_name,
-                     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (sub < 0)
-            continue;
-        rm_under(sub, depth + 1);
-        unlinkat(dirfd, e->d_name, AT_REMOVEDIR);
-    }
-    closedir(d);
-}
-
 void super_rm_rf(const char *path)
 {
     int fd;
@@ -676,6 +646,6 @@ void super_rm_rf(const char *path)
     fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return;
-    rm_under(fd, 0);
+    fsutil_rm_under(fd);
     rmdir(path);
 }

@@ -96,6 +96,7 @@
 #include "core/buf.h"
 #include "core/crypto.h"
 #include "core/err.h"
+#include "core/fsutil.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/parse.h"
@@ -219,36 +220,6 @@ static void mkdir_p(const char *path, mode_t mode)
     free(p);
 }
 
-static void rm_under(int dirfd, int depth)
-{
-    DIR *d;
-    struct dirent *e;
-
-    if (depth > 256) {
-        close(dirfd);
-        return;
-    }
-    d = fdopendir(dirfd);
-    if (!d) {
-        close(dirfd);
-        return;
-    }
-    while ((e = readdir(d)) != NULL) {
-        int sub;
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        if (unlinkat(dirfd, e->d_name, 0) == 0)
-            continue;
-        sub = openat(dirfd, e->d_name,
-                     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (sub < 0)
-            continue;
-        rm_under(sub, depth + 1);
-        unlinkat(dirfd, e->d_name, AT_REMOVEDIR);
-    }
-    closedir(d);
-}
-
 static void rm_rf(const char *path)
 {
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -257,7 +228,7 @@ static void rm_rf(const char *path)
         unlink(path);
         return;
     }
-    rm_under(fd, 0);
+    fsutil_rm_under(fd);
     rmdir(path);
 }
 

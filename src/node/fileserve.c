@@ -68,6 +68,7 @@
 
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/fsutil.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/parse.h"
@@ -435,37 +436,6 @@ static json_t *do_list(const char *root, const struct fileserve_op *op)
     return o;
 }
 
-/* Remove everything under dirfd (taken), never following a symlink. */
-static void rm_under(int dirfd, int depth)
-{
-    DIR *d;
-    struct dirent *e;
-
-    if (depth > 256) {
-        close(dirfd);
-        return;
-    }
-    d = fdopendir(dirfd);
-    if (!d) {
-        close(dirfd);
-        return;
-    }
-    while ((e = readdir(d)) != NULL) {
-        int sub;
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        if (unlinkat(dirfd, e->d_name, 0) == 0)
-            continue;
-        sub = openat(dirfd, e->d_name,
-                     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (sub < 0)
-            continue;
-        rm_under(sub, depth + 1);
-        unlinkat(dirfd, e->d_name, AT_REMOVEDIR);
-    }
-    closedir(d);
-}
-
 static json_t *do_delete(const char *root, const struct fileserve_op *op)
 {
     char leaf[FILESERVE_COMP_MAX];
@@ -492,7 +462,7 @@ static json_t *do_delete(const char *root, const struct fileserve_op *op)
         int sub = openat(parent, leaf,
                          O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (sub >= 0)
-            rm_under(sub, 0);
+            fsutil_rm_under(sub);
         unlinkat(parent, leaf, AT_REMOVEDIR);
     } else if (unlinkat(parent, leaf, 0) < 0) {
         o = sys_fail("delete", op->path);
