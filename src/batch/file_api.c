@@ -14,6 +14,13 @@
  * it. It is then walked one component at a time with openat(O_NOFOLLOW)
  * from the root: empty, "." and ".." components are refused (400), and a
  * symlink planted by a task cannot lead outside (the open fails, 404).
+ * A delete never goes by path: the walk keeps the directory holding the
+ * last component and unlinks the name from it (unlinkat), so a task that
+ * swaps a component for a symlink after the walk cannot redirect it. A
+ * recursive delete descends with openat(O_DIRECTORY | O_NOFOLLOW) and
+ * fdopendir, unlinking each entry from its own directory: a symlink
+ * inside is removed as a link, never followed (at most 256 levels, as
+ * super_rm_rf and the agent's delete).
  *
  * Replies: GET sends the bytes with sendfile (ocp-range "bytes=a-b" or
  * "bytes=a-" selects a slice; the status stays 200 as the SDKs expect),
@@ -54,10 +61,10 @@
 #include "batch/batchint.h"
 #include "batch/fileproxy.h"
 #include "batch/odata.h"
-#include "batch/super.h"
 #include "core/buf.h"
 #include "core/codec.h"
 #include "core/err.h"
+#include "core/fsutil.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/parse.h"
@@ -65,6 +72,7 @@
 
 #define LIST_MAX_DEPTH   32
 #define LIST_MAX_ENTRIES 100000
+#define LEAF_MAX         1024
 
 struct fentry {
     char *name;
@@ -162,37 +170,55 @@ static int not_found(struct err *e, const char *path)
                    "the specified file '%s' does not exist", path);
 }
 
+static int bad_path(struct err *e, const char *path)
+{
+    err_set(e, ERR_INVALID, "InvalidPropertyValue",
+            "the file path '%s' is not valid", path);
+    err_add_detail(e, "PropertyName", "filePath");
+    return -ERR_INVALID;
+}
+
 /*
  * Open rel under root, one component at a time, never following a symlink.
- * *fd_out is an O_RDONLY fd of the file or directory.
+ * *fd_out is an O_RDONLY fd of the file or directory. With parent_out,
+ * *parent_out is the directory holding the last component, reached by the
+ * same walk, and leaf its name: what a delete unlinks from.
  */
 static int open_under(const char *root, const char *rel, int *fd_out,
-                      struct err *e)
+                      int *parent_out, char leaf[LEAF_MAX], struct err *e)
 {
     int dir = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     const char *p = rel;
 
     if (dir < 0)
         return not_found(e, rel);
+    if (parent_out && !*p) {
+        close(dir);
+        return bad_path(e, rel);
+    }
     while (*p) {
         size_t n = strcspn(p, "/");
-        char comp[1024];
+        char comp[LEAF_MAX];
         int next;
         if (n == 0 || n >= sizeof(comp) || (n == 1 && p[0] == '.') ||
             (n == 2 && p[0] == '.' && p[1] == '.')) {
             close(dir);
-            err_set(e, ERR_INVALID, "InvalidPropertyValue",
-                    "the file path '%s' is not valid", rel);
-            err_add_detail(e, "PropertyName", "filePath");
-            return -ERR_INVALID;
+            return bad_path(e, rel);
         }
         memcpy(comp, p, n);
         comp[n] = '\0';
         next =
             openat(dir, comp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-        close(dir);
-        if (next < 0)
+        if (next < 0) {
+            close(dir);
             return not_found(e, rel);
+        }
+        if (parent_out && p[n] == '\0') {
+            *parent_out = dir;
+            memcpy(leaf, comp, n + 1);
+        } else {
+            close(dir);
+        }
         dir = next;
         p += n;
         if (*p == '/') {
@@ -348,7 +374,7 @@ static void file_get(struct http_req *req, const char *root,
     struct stat st;
     int fd = -1;
 
-    if (open_under(root, rel, &fd, &e) < 0) {
+    if (open_under(root, rel, &fd, NULL, NULL, &e) < 0) {
         batch_api_fail(req, &e);
         return;
     }
@@ -361,46 +387,53 @@ static void file_get(struct http_req *req, const char *root,
     get_reply(req, base_url, rel, &st, fd, false);
 }
 
+/* Every unlink is relative to parent, the directory the walk reached. */
 static void file_delete(struct http_req *req, const char *root, const char *rel)
 {
     struct err e = ERR_INIT;
     struct stat st;
-    int fd = -1;
-    char *full;
+    char leaf[LEAF_MAX];
+    int fd = -1, parent = -1;
     const char *rec = http_param(req, "recursive");
 
-    if (open_under(root, rel, &fd, &e) < 0) {
-        batch_api_fail(req, &e);
-        return;
-    }
+    if (open_under(root, rel, &fd, &parent, leaf, &e) < 0)
+        goto fail;
     if (fstat(fd, &st) < 0) {
-        close(fd);
         err_sys(&e, "stat");
-        batch_api_fail(req, &e);
-        return;
+        goto fail;
     }
     close(fd);
-    full = xasprintf("%s/%s", root, rel);
-    if (S_ISDIR(st.st_mode)) {
-        if (!rec || !str_ieq(rec, "true")) {
-            if (rmdir(full) < 0) {
-                free(full);
-                err_set(&e, ERR_CONFLICT, "DirectoryNotEmpty",
-                        "the directory '%s' is not empty", rel);
-                batch_api_fail(req, &e);
-                return;
-            }
-        } else {
-            super_rm_rf(full);
+    fd = -1;
+    if (S_ISDIR(st.st_mode) && (!rec || !str_ieq(rec, "true"))) {
+        if (unlinkat(parent, leaf, AT_REMOVEDIR) < 0) {
+            err_set(&e, ERR_CONFLICT, "DirectoryNotEmpty",
+                    "the directory '%s' is not empty", rel);
+            goto fail;
         }
-    } else if (unlink(full) < 0) {
-        free(full);
+    } else if (S_ISDIR(st.st_mode)) {
+        int sub;
+        /* As super_rm_rf did: what replaced the directory goes too. */
+        if (unlinkat(parent, leaf, 0) < 0) {
+            sub = openat(parent, leaf,
+                         O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub >= 0) {
+                fsutil_rm_under(sub);
+                unlinkat(parent, leaf, AT_REMOVEDIR);
+            }
+        }
+    } else if (unlinkat(parent, leaf, 0) < 0) {
         err_sys(&e, "delete '%s'", rel);
-        batch_api_fail(req, &e);
-        return;
+        goto fail;
     }
-    free(full);
+    close(parent);
     http_reply(req, 200, NULL, NULL);
+    return;
+fail:
+    if (fd >= 0)
+        close(fd);
+    if (parent >= 0)
+        close(parent);
+    batch_api_fail(req, &e);
 }
 
 /* ---- lists

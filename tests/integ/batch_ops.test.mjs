@@ -2,11 +2,14 @@
 // through @azure/batch 10.2.0: resize up and down, stop resize, remove
 // nodes, patch and update properties, start task failure, node scheduling,
 // node counts, job patch/update/disable/enable, priorities, task update,
-// reactivate and delete, job wall clock.
+// reactivate and delete, job wall clock, file deletes on a local node that
+// never follow a symlink a task planted.
 import test from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { BatchServiceClient, BatchSharedKeyCredentials } from '@azure/batch';
-import { startServer, waitFor } from './lib/server.mjs';
+import { startServer, waitFor, tmpDir } from './lib/server.mjs';
 
 let srv, batch;
 
@@ -196,6 +199,77 @@ test('task update, reactivate, delete', async () => {
   }
   const c = await batch.job.getTaskCounts('low');
   assert.equal(c.taskCounts.completed, 2);
+});
+
+async function errOf(p) {
+  try {
+    await p;
+  } catch (e) {
+    return e;
+  }
+  assert.fail('request succeeded');
+}
+
+test('file deletes: symlinks planted by a task are never followed', async () => {
+  // Outside DATA: what a symlink in the task's directory points at.
+  const out = tmpDir('batch-ops-outside');
+  fs.writeFileSync(path.join(out, 'keep.txt'), 'keep\n');
+  fs.mkdirSync(path.join(out, 'sub'));
+  fs.writeFileSync(path.join(out, 'sub', 'keep2.txt'), 'keep\n');
+  const plant = `mkdir -p d/e empty; echo x > d/e/f.txt; echo y > plain.txt; ln -s ${out}/keep.txt link; ` +
+    `ln -s ${out} ldir; ln -s ${out} d/lout; ln -s ${out}/keep.txt d/e/lfile`;
+  await batch.task.add('low', { id: 'sym', commandLine: `/bin/sh -c '${plant}'` });
+  const t = await waitTask('low', 'sym');
+  assert.equal(t.executionInfo.exitCode, 0);
+  const node = t.nodeInfo.nodeId;
+  const wd = path.join(srv.dataDir, 'nodes', 'rs', node, 'workitems', 'low', 'job-1', 'sym', 'wd');
+  const intact = () => {
+    assert.equal(fs.readFileSync(path.join(out, 'keep.txt'), 'utf8'), 'keep\n');
+    assert.equal(fs.readFileSync(path.join(out, 'sub', 'keep2.txt'), 'utf8'), 'keep\n');
+  };
+  // Through the symlink, or the symlink itself: 404, nothing removed.
+  for (const [p, recursive] of [['wd/link', false], ['wd/ldir', true], ['wd/ldir/keep.txt', false],
+    ['wd/ldir/sub', true], ['wd/d/lout/keep.txt', false], ['wd/d/e/lfile', false]]) {
+    const e = await errOf(batch.file.deleteFromTask('low', 'sym', p, { recursive }));
+    assert.equal(e.statusCode, 404, p);
+    assert.equal(e.code, 'FileNotFound', p);
+  }
+  assert.ok(fs.lstatSync(path.join(wd, 'link')).isSymbolicLink());
+  assert.ok(fs.lstatSync(path.join(wd, 'ldir')).isSymbolicLink());
+  intact();
+  // Missing, '..', a non-empty directory without recursive.
+  let e = await errOf(batch.file.deleteFromTask('low', 'sym', 'wd/nosuch'));
+  assert.equal(e.statusCode, 404);
+  e = await errOf(batch.file.deleteFromTask('low', 'sym', 'wd/../../sym'));
+  assert.equal(e.statusCode, 400);
+  e = await errOf(batch.file.deleteFromTask('low', 'sym', 'wd/d'));
+  assert.equal(e.statusCode, 409);
+  assert.equal(e.code, 'DirectoryNotEmpty');
+  assert.ok(fs.existsSync(path.join(wd, 'd', 'e', 'f.txt')));
+  // Normal deletes: a file, an empty directory, a tree holding symlinks
+  // (removed as links, their targets kept).
+  await batch.file.deleteFromTask('low', 'sym', 'wd/plain.txt');
+  assert.ok(!fs.existsSync(path.join(wd, 'plain.txt')));
+  e = await errOf(batch.file.deleteFromTask('low', 'sym', 'wd/plain.txt'));
+  assert.equal(e.statusCode, 404);
+  await batch.file.deleteFromTask('low', 'sym', 'wd/empty');
+  assert.ok(!fs.existsSync(path.join(wd, 'empty')));
+  await batch.file.deleteFromTask('low', 'sym', 'wd/d', { recursive: true });
+  assert.ok(!fs.existsSync(path.join(wd, 'd')));
+  intact();
+  // The node route: the same rules, then the whole wd, links and all.
+  const nwd = 'workitems/low/job-1/sym/wd';
+  e = await errOf(batch.file.deleteFromComputeNode('rs', node, `${nwd}/ldir`, { recursive: true }));
+  assert.equal(e.statusCode, 404);
+  e = await errOf(batch.file.deleteFromComputeNode('rs', node, `${nwd}/ldir/keep.txt`));
+  assert.equal(e.statusCode, 404);
+  e = await errOf(batch.file.deleteFromComputeNode('rs', node, nwd));
+  assert.equal(e.statusCode, 409);
+  await batch.file.deleteFromComputeNode('rs', node, nwd, { recursive: true });
+  assert.ok(!fs.existsSync(wd));
+  assert.ok(fs.existsSync(path.join(wd, '..', 'stdout.txt')));
+  intact();
+  fs.rmSync(out, { recursive: true, force: true });
 });
 
 test('job wall clock: the job ends with MaxWallClockTimeExpiry', async () => {
