@@ -477,6 +477,14 @@ test('delete blob, names at the limits, account info, service properties', async
   await c.getBlockBlobClient(long).upload('ok', 2);
   assert.equal((await c.getBlockBlobClient(long).downloadToBuffer()).toString(), 'ok');
   await rejects(c.getBlockBlobClient('n'.repeat(1025)).upload('no', 2), 400, 'InvalidResourceName');
+  // the largest request head a client sends: a 1024-character name of
+  // 3-byte characters (9 KiB once percent-encoded) and 8 KiB of metadata
+  const wide = '\u20ac'.repeat(1024);
+  const meta = {};
+  for (let i = 0; i < 7; i++) meta[`k${i}`] = String(i).repeat(1150);
+  await c.getBlockBlobClient(wide).upload('wide', 4, { metadata: meta });
+  const wp = await c.getBlockBlobClient(wide).getProperties();
+  assert.deepEqual(wp.metadata, meta);
   const info = await svc.getAccountInfo();
   assert.equal(info.skuName, 'Standard_LRS');
   assert.equal(info.accountKind, 'StorageV2');
