@@ -72,7 +72,7 @@
 
 #define LIST_MAX_DEPTH   32
 #define LIST_MAX_ENTRIES 100000
-#define LEAF_MAX         1024
+#define LEAF_MAX         FSUTIL_NAME_MAX
 
 struct fentry {
     char *name;
@@ -188,49 +188,18 @@ static int open_under(const char *root, const char *rel, int *fd_out,
                       int *parent_out, char leaf[LEAF_MAX], struct err *e)
 {
     int dir = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    const char *p = rel;
 
     if (dir < 0)
         return not_found(e, rel);
-    if (parent_out && !*p) {
-        close(dir);
+    switch (fsutil_walk(dir, rel, NULL, fd_out, parent_out, leaf)) {
+    case FSUTIL_WALK_OK:
+        return 0;
+    case FSUTIL_WALK_INVALID:
         return bad_path(e, rel);
+    case FSUTIL_WALK_NOTFOUND:
+        break;
     }
-    while (*p) {
-        size_t n = strcspn(p, "/");
-        char comp[LEAF_MAX];
-        int next;
-        if (n == 0 || n >= sizeof(comp) || (n == 1 && p[0] == '.') ||
-            (n == 2 && p[0] == '.' && p[1] == '.')) {
-            close(dir);
-            return bad_path(e, rel);
-        }
-        memcpy(comp, p, n);
-        comp[n] = '\0';
-        next =
-            openat(dir, comp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-        if (next < 0) {
-            close(dir);
-            return not_found(e, rel);
-        }
-        if (parent_out && p[n] == '\0') {
-            *parent_out = dir;
-            memcpy(leaf, comp, n + 1);
-        } else {
-            close(dir);
-        }
-        dir = next;
-        p += n;
-        if (*p == '/') {
-            p++;
-            if (!*p) {
-                close(dir);
-                return not_found(e, rel);
-            }
-        }
-    }
-    *fd_out = dir;
-    return 0;
+    return not_found(e, rel);
 }
 
 static void file_mode_str(mode_t mode, char out[16])

@@ -68,6 +68,7 @@
 #include "batch/batchint.h"
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/fsutil.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/parse.h"
@@ -737,7 +738,7 @@ static bool fill_stat(json_t *mode, json_t *size, json_t *ctime, json_t *mtime,
 /* A relative name: no empty, "." or ".." component, no NUL. */
 static bool name_ok(json_t *v)
 {
-    const char *s = json_string_value(v), *p;
+    const char *s = json_string_value(v);
     size_t len;
 
     if (!s)
@@ -745,16 +746,7 @@ static bool name_ok(json_t *v)
     len = json_string_length(v);
     if (len == 0 || len > FILEPROXY_NAME_MAX || strlen(s) != len)
         return false;
-    for (p = s;;) {
-        size_t n = strcspn(p, "/");
-        if (n == 0 || (n == 1 && p[0] == '.') ||
-            (n == 2 && p[0] == '.' && p[1] == '.'))
-            return false;
-        p += n;
-        if (!*p)
-            return true;
-        p++;
-    }
+    return fsutil_rel_name_ok(s);
 }
 
 /* What the node owes for a GET of [off, off + max) of a file like st. */

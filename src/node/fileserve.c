@@ -80,7 +80,7 @@
 #define FILESERVE_ID_MAX      (1ull << 53)
 #define FILESERVE_PATH_MAX    4096
 #define FILESERVE_URL_MAX     8192
-#define FILESERVE_COMP_MAX    1024
+#define FILESERVE_COMP_MAX    FSUTIL_NAME_MAX
 #define FILESERVE_LIST_DEPTH  32
 #define FILESERVE_LIST_MAX    100000
 #define FILESERVE_STALL_S     30
@@ -134,21 +134,6 @@ static int str_field(json_t *o, const char *key, size_t max, char **out,
     return 0;
 }
 
-/* A relative name: no empty, "." or ".." component. */
-static bool rel_name_ok(const char *s)
-{
-    for (const char *p = s;;) {
-        size_t n = strcspn(p, "/");
-        if (n == 0 || (n == 1 && p[0] == '.') ||
-            (n == 2 && p[0] == '.' && p[1] == '.'))
-            return false;
-        p += n;
-        if (!*p)
-            return true;
-        p++;
-    }
-}
-
 int fileserve_parse_op(json_t *o, struct fileserve_op *out, uint64_t *id_out,
                        struct err *err)
 {
@@ -182,7 +167,7 @@ int fileserve_parse_op(json_t *o, struct fileserve_op *out, uint64_t *id_out,
         if (str_field(o, "url", FILESERVE_URL_MAX, &out->url, err) < 0 ||
             str_field(o, "vdir", FILESERVE_PATH_MAX, &out->vdir, err) < 0)
             return -ERR_INVALID;
-        if (!rel_name_ok(out->vdir))
+        if (!fsutil_rel_name_ok(out->vdir))
             return bad(err, "bad vdir");
         v = json_object_get(o, "start");
         if (v && !json_is_integer(v))
@@ -220,63 +205,22 @@ void fileserve_op_release(struct fileserve_op *op)
 
 /* ---- doing it ------------------------------------------------------------ */
 
-enum walk_rc { WALK_OK = 0, WALK_INVALID = -1, WALK_NOTFOUND = -2 };
+enum walk_rc {
+    WALK_OK = FSUTIL_WALK_OK,
+    WALK_INVALID = FSUTIL_WALK_INVALID,
+    WALK_NOTFOUND = FSUTIL_WALK_NOTFOUND,
+};
 
 /*
- * Walk rel from dir (taken), one component at a time, never following a
- * symlink (file_api.c's open_under). *fd_out: the file or directory.
- * With parent_out, *parent_out is the directory holding the last
- * component and leaf its name (rel must then not be empty). at_root: dir
- * is the node root, whose FILESERVE_HIDDEN does not exist.
+ * Walk rel from dir (taken) with fsutil_walk: the same rules as
+ * file_api.c's local walk. at_root: dir is the node root, whose
+ * FILESERVE_HIDDEN does not exist.
  */
 static enum walk_rc walk(int dir, const char *rel, bool at_root, int *fd_out,
                          int *parent_out, char leaf[FILESERVE_COMP_MAX])
 {
-    const char *p = rel;
-
-    if (parent_out && !*p) {
-        close(dir);
-        return WALK_INVALID;
-    }
-    while (*p) {
-        size_t n = strcspn(p, "/");
-        char comp[FILESERVE_COMP_MAX];
-        bool last;
-        int next;
-        if (n == 0 || n >= sizeof(comp) || (n == 1 && p[0] == '.') ||
-            (n == 2 && p[0] == '.' && p[1] == '.')) {
-            close(dir);
-            return WALK_INVALID;
-        }
-        memcpy(comp, p, n);
-        comp[n] = '\0';
-        last = p[n] == '\0';
-        next = at_root && p == rel && strcmp(comp, FILESERVE_HIDDEN) == 0
-                   ? -1
-                   : openat(dir, comp,
-                            O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-        if (next < 0) {
-            close(dir);
-            return WALK_NOTFOUND;
-        }
-        if (last && parent_out) {
-            *parent_out = dir;
-            memcpy(leaf, comp, n + 1);
-        } else {
-            close(dir);
-        }
-        dir = next;
-        p += n;
-        if (*p == '/') {
-            p++;
-            if (!*p) {
-                close(dir);
-                return WALK_NOTFOUND;
-            }
-        }
-    }
-    *fd_out = dir;
-    return WALK_OK;
+    return (enum walk_rc)fsutil_walk(
+        dir, rel, at_root ? FILESERVE_HIDDEN : NULL, fd_out, parent_out, leaf);
 }
 
 /* root, then base: the directory the request is about. */
