@@ -688,6 +688,25 @@ static void delivery_free(struct delivery *d)
     memset(d, 0, sizeof(*d));
 }
 
+void notify_account_id(const char *account, char out[NOTIFY_ACCOUNT_ID_LEN])
+{
+    static const char prefix[] = "shoal account id\n";
+    unsigned char h[CRYPTO_SHA256_LEN];
+    struct buf b = BUF_INIT;
+
+    buf_adds(&b, prefix);
+    buf_adds(&b, account);
+    crypto_sha256(b.data, b.len, h);
+    buf_release(&b);
+    h[6] = (unsigned char)((h[6] & 0x0f) | 0x80); /* version 8: custom */
+    h[8] = (unsigned char)((h[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    snprintf(out, NOTIFY_ACCOUNT_ID_LEN,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+             "%02x%02x%02x%02x%02x%02x",
+             h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9], h[10],
+             h[11], h[12], h[13], h[14], h[15]);
+}
+
 /* Render the message for an endpoint type: queue 1.0, webhook 1.1. */
 char *notify_render_message(const char *account, int kind, int64_t seq,
                             int64_t ts, const char *props, const char *etag,
@@ -700,7 +719,6 @@ char *notify_render_message(const char *account, int kind, int64_t seq,
     char seqs[32];
     char *out;
 
-    (void)account;
     if (!p)
         p = json_object();
     snprintf(seqs, sizeof(seqs), "%lld", (long long)seq);
@@ -713,7 +731,11 @@ char *notify_render_message(const char *account, int kind, int64_t seq,
                    : kind == NOTIFY_TASK_STATE ? 4
                    : kind == NOTIFY_EP_UNREGISTERED ? 3
                                                      : 2;
+        char aid[NOTIFY_ACCOUNT_ID_LEN];
+
+        notify_account_id(account, aid);
         json_object_set_new(m, "EventType", json_integer(code));
+        json_object_set_new(p, "AccountId", json_string(aid));
         json_object_set_new(p, "NotificationEndPointId",
                             json_string(endpoint_id));
     } else {
@@ -937,6 +959,7 @@ static bool start_webhook(struct notify *n, struct inflight *f,
     struct curl_slist *h = NULL;
     char sig[128 + 32];
     char line[256];
+    char aid[NOTIFY_ACCOUNT_ID_LEN];
 
     if (!c) {
         free(msg);
@@ -956,6 +979,9 @@ static bool start_webhook(struct notify *n, struct inflight *f,
         buf_release(&key);
         buf_release(&hex);
     }
+    notify_account_id(d->account, aid);
+    snprintf(line, sizeof(line), "ms-mediaservices-accountid: %s", aid);
+    h = curl_slist_append(h, line);
     snprintf(line, sizeof(line), "x-shoal-event-seq: %lld",
              (long long)d->seq);
     h = curl_slist_append(h, line);

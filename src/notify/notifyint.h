@@ -60,6 +60,14 @@ int notify_kind_parse(const char *name);
 void notify_job_key(const char *job_id, char *out, size_t n);
 int notify_outbox_add_tx(struct notify *n, const char *endpoint_id,
                          int64_t seq, int64_t now, struct err *err);
+/*
+ * The account's id on webhooks (Properties.AccountId and the
+ * ms-mediaservices-accountid header): a GUID made from the SHA-256 of the
+ * account name, so it is stable across restarts and machines without being
+ * stored. 36 characters and a NUL.
+ */
+#define NOTIFY_ACCOUNT_ID_LEN 37
+void notify_account_id(const char *account, char out[NOTIFY_ACCOUNT_ID_LEN]);
 char *notify_render_message(const char *account, int kind, int64_t seq,
                             int64_t ts, const char *props, const char *etag,
                             bool webhook, const char *endpoint_id);

@@ -112,6 +112,9 @@ test('webhook: 503, then 429 with Retry-After, then 200: one signed delivery', a
   assert.match(m.TimeStamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z$/);
   assert.equal(m.Properties.State, 'Registered');
   assert.equal(m.Properties.NotificationEndPointId, ep.id);
+  // AccountId: a GUID, the same in the header a receiver checks it against
+  assert.match(m.Properties.AccountId, /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  for (const r of h.requests) assert.equal(r.headers['ms-mediaservices-accountid'], m.Properties.AccountId);
   assert.equal(m.Properties.Name, 'retrying');
   assert.equal(m.Properties.Sequence, h.requests[0].headers['x-shoal-event-seq']);
   // Retry-After: 1 is a floor for the next attempt (backoff alone is

@@ -16,6 +16,7 @@
 #include "db/db.h"
 #include "http/http.h"
 #include "notify/notify.h"
+#include "notify/notifyint.h"
 
 struct fixture {
     char dir[64];
@@ -446,10 +447,54 @@ static void etag_stable_and_distinct(void **state)
     free(out);
 }
 
+/* The webhook AccountId: a version-8 GUID, stable per account, distinct. */
+static void account_ids(void **state)
+{
+    char a[NOTIFY_ACCOUNT_ID_LEN], b[NOTIFY_ACCOUNT_ID_LEN];
+    char c[NOTIFY_ACCOUNT_ID_LEN];
+    char *msg;
+    json_t *m;
+
+    (void)state;
+    notify_account_id("devstoreaccount1", a);
+    notify_account_id("devstoreaccount1", b);
+    notify_account_id("devstoreaccount2", c);
+    assert_int_equal(strlen(a), 36);
+    assert_string_equal(a, b);
+    assert_string_not_equal(a, c);
+    for (int i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23)
+            assert_int_equal(a[i], '-');
+        else
+            assert_non_null(strchr("0123456789abcdef", a[i]));
+    }
+    assert_int_equal(a[14], '8');
+    assert_non_null(strchr("89ab", a[19]));
+    /* on webhook messages only */
+    msg = notify_render_message("devstoreaccount1", NOTIFY_JOB_STATE, 7, 0,
+                                "{}", "e", true, "ep1");
+    m = json_loads(msg, 0, NULL);
+    assert_non_null(m);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(m, "Properties"),
+                                          "AccountId")),
+        a);
+    json_decref(m);
+    free(msg);
+    msg = notify_render_message("devstoreaccount1", NOTIFY_JOB_STATE, 7, 0,
+                                "{}", "e", false, NULL);
+    m = json_loads(msg, 0, NULL);
+    assert_null(json_object_get(json_object_get(m, "Properties"),
+                                "AccountId"));
+    json_decref(m);
+    free(msg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(media_states),
+        cmocka_unit_test(account_ids),
         cmocka_unit_test_setup_teardown(all_vs_final, setup, teardown),
         cmocka_unit_test_setup_teardown(order_and_once, setup, teardown),
         cmocka_unit_test_setup_teardown(missing_queue_dead_letters, setup,
