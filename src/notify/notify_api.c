@@ -64,6 +64,7 @@
 #include "auth/auth.h"
 #include "http/http.h"
 #include "notify/notifyint.h"
+#include "queue/queue.h"
 
 #define WATCH_BATCH 500
 
@@ -579,23 +580,6 @@ static json_t *endpoint_json(sqlite3_stmt *st, struct notify *n)
     return o;
 }
 
-static bool valid_queue_name(const char *s)
-{
-    size_t n = strlen(s);
-
-    if (n < 3 || n > 63)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-        if (!alnum && c != '-')
-            return false;
-        if (c == '-' && (i == 0 || i == n - 1 || s[i - 1] == '-'))
-            return false;
-    }
-    return true;
-}
-
 static const char *jstr(json_t *o, const char *a, const char *b)
 {
     const char *v = json_string_value(json_object_get(o, a));
@@ -652,7 +636,7 @@ static void endpoint_create(struct notify *n, struct http_req *req,
         err_add_detail(&e, "PropertyName", "endpointType");
         goto bad;
     }
-    if (!addr || (type == 1 && !valid_queue_name(addr)) ||
+    if (!addr || (type == 1 && queue_check_name(addr, NULL) < 0) ||
         (type == 3 && strncmp(addr, "http://", 7) != 0 &&
          strncmp(addr, "https://", 8) != 0) ||
         strlen(addr) > 2048) {

@@ -64,4 +64,11 @@ int queue_put_in_tx(struct db *db, const char *account, const char *queue,
                     const char *text, size_t len, bool create_if_missing,
                     struct err *err);
 
+/*
+ * Queue names: 3-63 of [a-z0-9-], starting and ending with a letter or
+ * digit, no "--". Returns 0, or -ERR_INVALID with "OutOfRangeInput" (length)
+ * or "InvalidResourceName" (err may be NULL).
+ */
+int queue_check_name(const char *name, struct err *err);
+
 #endif

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "http/http.h"
+#include "queue/queue.h"
 
 struct auth;
 struct config;
@@ -212,12 +213,6 @@ struct queue_service {
     int64_t sweep_interval_ms;
 };
 
-/*
- * Queue names: 3-63 of [a-z0-9-], starting and ending with a letter or
- * digit, no "--". Returns 0, or -ERR_INVALID with "OutOfRangeInput" (length)
- * or "InvalidResourceName".
- */
-int queue_check_name(const char *name, struct err *err);
 
 /*
  * Whether text can be stored and served as XML character data: valid
