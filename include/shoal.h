@@ -493,6 +493,16 @@ int shoal_pool_list(shoal_client *c, const struct shoal_query *q,
 int shoal_pool_delete(shoal_client *c, const char *id);
 /* Resize to target_nodes dedicated nodes. */
 int shoal_pool_resize(shoal_client *c, const char *id, int target_nodes);
+/*
+ * shoal only: a new join token for a pool created with
+ * "x-shoal-allocation": "jointoken" (the previous token stops working;
+ * nodes that joined keep theirs). *token_out and *join_url_out (the batch
+ * URL as the server saw this client use it) are freed with shoal_free.
+ * shoal_pool_revoke_join_token deletes the pool's token.
+ */
+int shoal_pool_join_token(shoal_client *c, const char *pool, char **token_out,
+                          char **join_url_out);
+int shoal_pool_revoke_join_token(shoal_client *c, const char *pool);
 /* Nodes of a pool. */
 int shoal_pool_list_nodes(shoal_client *c, const char *pool,
                           const struct shoal_query *q, shoal_doc **out);

@@ -15,9 +15,8 @@
  * (a note on stderr says so). --json prints {poolId, token, joinUrl,
  * command} instead. --revoke deletes the token instead of making one.
  *
- * libshoal has no public call for this shoal-only resource yet: the
- * request goes through its private Batch request helpers (client/
- * clientint.h), signed like every other Batch request.
+ * The requests are libshoal's shoal_pool_join_token and
+ * shoal_pool_revoke_join_token.
  *
  * Exit codes as every command (cli.h). Single-threaded.
  */
@@ -27,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client/clientint.h"
 #include "core/buf.h"
 
 static const struct cli_opt o_join_token[] = {
@@ -54,28 +52,22 @@ static int pool_join_token(struct cli *cli)
     const char *root = cli_opt(cli, "root");
     const char *ca = cli_opt(cli, "ca");
     bool revoke = cli_flag(cli, "revoke");
-    json_t *reply = NULL;
-    const char *token, *url;
+    char *token = NULL, *answered = NULL;
+    const char *url;
     struct buf cmd = BUF_INIT;
-    int rc;
 
-    rc = batchreq_call(cli->c, revoke ? "DELETE" : "POST", "pools", pool,
-                       "jointoken", NULL, NULL, revoke ? NULL : &reply);
-    if (rc < 0)
-        return cli_out_fail(cli);
     if (revoke) {
+        if (shoal_pool_revoke_join_token(cli->c, pool) < 0)
+            return cli_out_fail(cli);
         if (!cli->quiet && !cli->json)
             printf("join token of pool %s revoked\n", pool);
         return CLI_OK;
     }
-    token = json_string_value(json_object_get(reply, "token"));
+    if (shoal_pool_join_token(cli->c, pool, &token, &answered) < 0)
+        return cli_out_fail(cli);
     url = cli_opt(cli, "url");
     if (!url)
-        url = json_string_value(json_object_get(reply, "joinUrl"));
-    if (!token || !url) {
-        json_decref(reply);
-        return cli_out_error("the server answered no join token");
-    }
+        url = answered;
     buf_addf(&cmd, "shoal-node --join %s --token %s", url, token);
     if (root)
         buf_addf(&cmd, " --root %s", root);
@@ -97,7 +89,8 @@ static int pool_join_token(struct cli *cli)
                 "with one the node's machine can reach\n",
                 url);
     buf_release(&cmd);
-    json_decref(reply);
+    shoal_free(token);
+    shoal_free(answered);
     return CLI_OK;
 }
 

@@ -160,6 +160,44 @@ int shoal_pool_resize(shoal_client *c, const char *id, int target_nodes)
     return rc;
 }
 
+int shoal_pool_join_token(shoal_client *c, const char *pool, char **token_out,
+                          char **join_url_out)
+{
+    json_t *reply = NULL;
+    const char *token, *url;
+    int rc;
+
+    *token_out = NULL;
+    *join_url_out = NULL;
+    rc = batchreq_call(c, "POST", "pools", pool ? pool : "", "jointoken", NULL,
+                       NULL, &reply);
+    if (rc < 0)
+        return rc;
+    token = json_string_value(json_object_get(reply, "token"));
+    url = json_string_value(json_object_get(reply, "joinUrl"));
+    if (!token || !url) {
+        json_decref(reply);
+        return client_fail(c, SHOAL_ERR_PROTOCOL,
+                           "the server answered no join token");
+    }
+    *token_out = strdup(token);
+    *join_url_out = strdup(url);
+    json_decref(reply);
+    if (!*token_out || !*join_url_out) {
+        free(*token_out);
+        free(*join_url_out);
+        *token_out = *join_url_out = NULL;
+        return client_fail(c, SHOAL_ERR_NOMEM, "out of memory");
+    }
+    return 0;
+}
+
+int shoal_pool_revoke_join_token(shoal_client *c, const char *pool)
+{
+    return batchreq_call(c, "DELETE", "pools", pool ? pool : "", "jointoken",
+                         NULL, NULL, NULL);
+}
+
 int shoal_pool_list_nodes(shoal_client *c, const char *pool,
                           const struct shoal_query *q, shoal_doc **out)
 {
