@@ -619,8 +619,14 @@ static void sync_first(struct http_req *req, struct areq *a)
             }
             if (report_in(reports, r->rowid, r->attempt))
                 continue;
+            /*
+             * An agent that has processed responses (ack > 0: it outlived
+             * a restart of shoald) but not the one that carried this
+             * attempt never started it: back to the queue, uncounted. A new
+             * process (ack 0) may have lost a run it had: counted.
+             */
             if (r->task)
-                sched_run_lost(m, r, true, now);
+                sched_run_lost(m, r, !(ack > 0 && r->deliver_seq > ack), now);
             else
                 sched_run_free(m, r, now);
         }

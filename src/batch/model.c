@@ -1102,6 +1102,8 @@ static char *task_doc(const struct mtask *t)
         buf_addf(&b, ",\"x\":%d", t->exit_code);
     if (t->result != RESULT_NONE)
         buf_addf(&b, ",\"res\":%d", (int)t->result);
+    if (t->deliver_seq)
+        buf_addf(&b, ",\"ds\":%" PRIu64, t->deliver_seq);
     if (t->node_id) {
         buf_adds(&b, ",\"n\":");
         model_json_str(&b, t->node_id);
@@ -1397,6 +1399,7 @@ int model_load_task(struct model *m, uint64_t rowid, uint64_t job_rowid,
         t->has_exit = true;
         t->exit_code = (int)jint(o, "x", 0);
     }
+    t->deliver_seq = (uint64_t)jint(o, "ds", 0);
     if (jstr(o, "n"))
         t->node_id = xstrdup(jstr(o, "n"));
     if (jstr(o, "np"))

@@ -123,6 +123,8 @@ struct mrun {
 struct mtask {
     uint64_t rowid;
     uint64_t seq; /* arrival order, kept across retries and requeues */
+    uint64_t deliver_seq; /* sync response that carried the attempt (kept
+                             across a restart of shoald, agent_api.c) */
     struct mjob *job;
     char *id;
     char *spec; /* validated TaskAddParameter, compact JSON, owned */

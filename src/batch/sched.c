@@ -482,6 +482,7 @@ size_t sched_assign(struct model *m, struct mnode *n, uint64_t seq, size_t max,
         r->attempt = ++t->attempt;
         r->slots = slots;
         r->deliver_seq = seq;
+        t->deliver_seq = seq;
         j->nruns++;
         run_add(n, r);
         t->run = r;
@@ -1042,6 +1043,7 @@ void sched_recover(struct model *m, int64_t mono)
             r->rowid = t->rowid;
             r->attempt = t->attempt;
             r->slots = jobmgr_slots(t, n->pool);
+            r->deliver_seq = t->deliver_seq;
             r->delivered = true;
             j->nruns++;
             run_add(n, r);
