@@ -205,31 +205,27 @@ void fileserve_op_release(struct fileserve_op *op)
 
 /* ---- doing it ------------------------------------------------------------ */
 
-enum walk_rc {
-    WALK_OK = FSUTIL_WALK_OK,
-    WALK_INVALID = FSUTIL_WALK_INVALID,
-    WALK_NOTFOUND = FSUTIL_WALK_NOTFOUND,
-};
-
 /*
  * Walk rel from dir (taken) with fsutil_walk: the same rules as
  * file_api.c's local walk. at_root: dir is the node root, whose
  * FILESERVE_HIDDEN does not exist.
  */
-static enum walk_rc walk(int dir, const char *rel, bool at_root, int *fd_out,
-                         int *parent_out, char leaf[FILESERVE_COMP_MAX])
+static enum fsutil_walk walk(int dir, const char *rel, bool at_root,
+                             int *fd_out, int *parent_out,
+                             char leaf[FILESERVE_COMP_MAX])
 {
-    return (enum walk_rc)fsutil_walk(
-        dir, rel, at_root ? FILESERVE_HIDDEN : NULL, fd_out, parent_out, leaf);
+    return fsutil_walk(dir, rel, at_root ? FILESERVE_HIDDEN : NULL, fd_out,
+                       parent_out, leaf);
 }
 
 /* root, then base: the directory the request is about. */
-static enum walk_rc open_base(const char *root, const char *base, int *fd_out)
+static enum fsutil_walk open_base(const char *root, const char *base,
+                                  int *fd_out)
 {
     int dir = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
     if (dir < 0)
-        return WALK_NOTFOUND;
+        return FSUTIL_WALK_NOTFOUND;
     return walk(dir, base, true, fd_out, NULL, NULL);
 }
 
@@ -245,9 +241,9 @@ static json_t *fail_head(const char *kind, const char *message)
     return o;
 }
 
-static json_t *walk_fail(enum walk_rc rc)
+static json_t *walk_fail(enum fsutil_walk rc)
 {
-    return fail_head(rc == WALK_INVALID ? "invalid" : "notfound", NULL);
+    return fail_head(rc == FSUTIL_WALK_INVALID ? "invalid" : "notfound", NULL);
 }
 
 static json_t *sys_fail(const char *what, const char *rel)
@@ -279,14 +275,14 @@ static json_t *do_stat(const char *root, const struct fileserve_op *op,
                        int *fd_out, uint64_t *off_out, uint64_t *len_out)
 {
     struct stat st;
-    enum walk_rc rc;
+    enum fsutil_walk rc;
     json_t *o;
     int dir, fd;
 
     rc = open_base(root, op->base, &dir);
-    if (rc == WALK_OK)
+    if (rc == FSUTIL_WALK_OK)
         rc = walk(dir, op->path, !*op->base, &fd, NULL, NULL);
-    if (rc != WALK_OK)
+    if (rc != FSUTIL_WALK_OK)
         return walk_fail(rc);
     if (fstat(fd, &st) < 0) {
         o = sys_fail("stat", op->path);
@@ -374,7 +370,7 @@ static json_t *do_list(const char *root, const struct fileserve_op *op)
     int dir;
 
     /* A missing directory lists nothing, as for a local node. */
-    if (open_base(root, op->base, &dir) == WALK_OK)
+    if (open_base(root, op->base, &dir) == FSUTIL_WALK_OK)
         list_walk(dir, "", !*op->base, op->recursive, 0, entries);
     json_object_set_new(o, "entries", entries);
     return o;
@@ -384,14 +380,14 @@ static json_t *do_delete(const char *root, const struct fileserve_op *op)
 {
     char leaf[FILESERVE_COMP_MAX];
     struct stat st;
-    enum walk_rc rc;
+    enum fsutil_walk rc;
     json_t *o = NULL;
     int dir, fd = -1, parent = -1;
 
     rc = open_base(root, op->base, &dir);
-    if (rc == WALK_OK)
+    if (rc == FSUTIL_WALK_OK)
         rc = walk(dir, op->path, !*op->base, &fd, &parent, leaf);
-    if (rc != WALK_OK)
+    if (rc != FSUTIL_WALK_OK)
         return walk_fail(rc);
     if (fstat(fd, &st) < 0) {
         o = sys_fail("stat", op->path);
@@ -449,7 +445,7 @@ static int open_in_root(const char *root, const char *rel)
 {
     int fd = -1;
 
-    if (open_base(root, rel, &fd) != WALK_OK)
+    if (open_base(root, rel, &fd) != FSUTIL_WALK_OK)
         return -1;
     return fd;
 }
