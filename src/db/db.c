@@ -1,14 +1,40 @@
 /*
  * db.c: the SQLite metadata store.
  *
- * One connection, WAL journal, foreign keys on, busy_timeout set, and
- * synchronous=FULL by default (every commit fsyncs the WAL: a 2xx means the
- * change is on disk; db.sync=normal trades that for speed and stays safe
- * against a process crash, not a power cut). A mutex serialises all use of
- * the connection: SQLite's own locking would allow concurrent readers with
- * several connections, but our statements take microseconds and one writer
- * is the model anyway (commit order = event sequence order, see
- * notes/notifications.md §5.1).
+ * One connection, WAL journal, foreign keys on, busy_timeout set. A mutex
+ * serialises all use of the connection: SQLite's own locking would allow
+ * concurrent readers with several connections, but our statements take
+ * microseconds and one writer is the model anyway (commit order = event
+ * sequence order, see notes/notifications.md §5.1).
+ *
+ * Flushing. SQLite runs with synchronous=NORMAL: a COMMIT writes its WAL
+ * frames (into the page cache: a SIGKILL can no longer lose them) but does
+ * not fsync; checkpoints still fsync the WAL before copying it into the
+ * database and the database before the WAL is reused, so the file is never
+ * corrupt. Durability against a power cut is ours: with db.sync=full
+ * (the default), every commit takes a ticket (a counter, under the db
+ * lock) and nothing is acknowledged until db_flush(ticket) has seen an
+ * fdatasync of the WAL that began after that commit. A WAL is written in
+ * order, so one fdatasync covers every commit before it:
+ *
+ *   group A: lock, BEGIN..COMMIT (ticket 7), unlock, db_flush(7) ...
+ *   group B:           lock, BEGIN..COMMIT (ticket 8), unlock, db_flush(8)
+ *   flusher: fdatasync (covers 7) ......... fdatasync (covers 8, and any
+ *                                            commit taken meanwhile)
+ *
+ * The db lock is not held during the fdatasync, so the next group runs
+ * its statements, and readers read, while the disk works. A reader may
+ * therefore see a commit whose flush is still under way; a power cut in
+ * that window loses that commit, which nobody was told had succeeded
+ * (its writer waits for the flush). Every write that depends on what it
+ * read is flushed itself, and its flush covers what it read.
+ *
+ * An fdatasync that fails is final: a later one that succeeds does not
+ * mean the earlier pages reached the disk (the kernel may have dropped
+ * them). db_flush then fails for the rest of the process's life, and
+ * shoald stops acknowledging writes until restarted (recovery replays what
+ * the WAL really holds). db.sync=normal skips the flush: safe against a
+ * process crash, not a power cut.
  *
  * Statement cache: db_stmt() keys statements by the address of their SQL
  * text, so callers pass string literals; a small open-addressing table maps
@@ -22,11 +48,15 @@
  */
 #include "db/db.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/err.h"
 #include "core/log.h"
@@ -44,6 +74,16 @@ struct db {
     pthread_mutex_t mu;
     struct db_cached cache[DB_CACHE_SIZE];
     size_t ncached;
+
+    /* Flushing (see the note at the top). */
+    bool sync_full;
+    int wal_fd;                  /* the WAL, for fdatasync; -1 until open */
+    _Atomic uint64_t committed;  /* tickets handed out (under mu) */
+    pthread_mutex_t fmu;
+    pthread_cond_t fcv;          /* a flush ended */
+    uint64_t flushed;            /* tickets known durable (fmu) */
+    bool flushing;               /* an fdatasync is under way (fmu) */
+    bool flush_failed;           /* sticky (fmu) */
 };
 
 static int sqlerr(struct db *db, struct err *err, const char *what)
@@ -66,6 +106,29 @@ static int sqlerr(struct db *db, struct err *err, const char *what)
                    sqlite3_errmsg(db->h));
 }
 
+/*
+ * Open the WAL for db_flush. A write transaction makes sure it exists (it
+ * does once any table does). The descriptor only ever syncs: it takes no
+ * locks, so closing it cannot drop one of SQLite's (and it is closed only
+ * after SQLite is done).
+ */
+static int open_wal(struct db *db, struct err *err)
+{
+    const char *wal;
+
+    if (!db->sync_full)
+        return 0;
+    if (db_exec(db, "BEGIN IMMEDIATE; COMMIT", err) < 0)
+        return -ERR_IO;
+    wal = sqlite3_filename_wal(sqlite3_db_filename(db->h, "main"));
+    db->wal_fd = wal ? open(wal, O_RDONLY | O_CLOEXEC) : -1;
+    if (db->wal_fd < 0)
+        return err_set(err, ERR_IO, "InternalError",
+                       "cannot open the database's WAL '%s': %s",
+                       wal ? wal : "?", strerror(errno));
+    return 0;
+}
+
 int db_open(const char *path, bool sync_full, struct db **out,
             struct err *err)
 {
@@ -73,6 +136,10 @@ int db_open(const char *path, bool sync_full, struct db **out,
     int rc;
 
     pthread_mutex_init(&db->mu, NULL);
+    pthread_mutex_init(&db->fmu, NULL);
+    pthread_cond_init(&db->fcv, NULL);
+    db->sync_full = sync_full;
+    db->wal_fd = -1;
     rc = sqlite3_open_v2(path, &db->h,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                              SQLITE_OPEN_FULLMUTEX,
@@ -86,10 +153,7 @@ int db_open(const char *path, bool sync_full, struct db **out,
     sqlite3_extended_result_codes(db->h, 1);
     if (db_exec(db, "PRAGMA journal_mode=WAL", err) < 0)
         goto fail;
-    if (db_exec(db,
-                sync_full ? "PRAGMA synchronous=FULL"
-                          : "PRAGMA synchronous=NORMAL",
-                err) < 0)
+    if (db_exec(db, "PRAGMA synchronous=NORMAL", err) < 0)
         goto fail;
     /*
      * One connection in one process: exclusive locking skips the file
@@ -109,11 +173,17 @@ int db_open(const char *path, bool sync_full, struct db **out,
                 "component TEXT PRIMARY KEY, version INTEGER NOT NULL)",
                 err) < 0)
         goto fail;
+    if (open_wal(db, err) < 0)
+        goto fail;
     *out = db;
     return 0;
 fail:
     if (db->h)
         sqlite3_close(db->h);
+    if (db->wal_fd >= 0)
+        close(db->wal_fd);
+    pthread_cond_destroy(&db->fcv);
+    pthread_mutex_destroy(&db->fmu);
     pthread_mutex_destroy(&db->mu);
     free(db);
     return err ? -err->code : -ERR_IO;
@@ -130,6 +200,10 @@ void db_close(struct db *db)
     /* A clean close checkpoints the WAL into the main file. */
     if (sqlite3_close(db->h) != SQLITE_OK)
         log_warn("database close failed msg=%s", sqlite3_errmsg(db->h));
+    if (db->wal_fd >= 0)
+        close(db->wal_fd);
+    pthread_cond_destroy(&db->fcv);
+    pthread_mutex_destroy(&db->fmu);
     pthread_mutex_destroy(&db->mu);
     free(db);
 }
@@ -193,13 +267,63 @@ int db_begin(struct db *db, struct err *err)
     return db_exec(db, "BEGIN IMMEDIATE", err);
 }
 
-int db_commit(struct db *db, struct err *err)
+int db_commit_ticket(struct db *db, uint64_t *ticket, struct err *err)
 {
     int rc = db_exec(db, "COMMIT", err);
 
-    if (rc < 0)
+    if (rc < 0) {
         db_rollback(db);
+        return rc;
+    }
+    *ticket = atomic_fetch_add(&db->committed, 1) + 1;
+    return 0;
+}
+
+int db_flush(struct db *db, uint64_t ticket, struct err *err)
+{
+    int rc = 0;
+
+    if (!db->sync_full)
+        return 0;
+    pthread_mutex_lock(&db->fmu);
+    while (db->flushed < ticket && !db->flush_failed) {
+        uint64_t target;
+        int r;
+
+        if (db->flushing) {
+            pthread_cond_wait(&db->fcv, &db->fmu);
+            continue;
+        }
+        /* Lead a flush: it covers every commit taken up to now. */
+        db->flushing = true;
+        target = atomic_load(&db->committed);
+        pthread_mutex_unlock(&db->fmu);
+        r = fdatasync(db->wal_fd);
+        if (r < 0)
+            log_error("WAL flush failed: no write is acknowledged from now "
+                      "on; restart shoald errno=%s",
+                      strerror(errno));
+        pthread_mutex_lock(&db->fmu);
+        db->flushing = false;
+        if (r == 0 && target > db->flushed)
+            db->flushed = target;
+        if (r < 0)
+            db->flush_failed = true;
+        pthread_cond_broadcast(&db->fcv);
+    }
+    if (db->flushed < ticket)
+        rc = err_set(err, ERR_IO, "InternalError",
+                     "the database could not be flushed to disk");
+    pthread_mutex_unlock(&db->fmu);
     return rc;
+}
+
+int db_commit(struct db *db, struct err *err)
+{
+    uint64_t ticket;
+    int rc = db_commit_ticket(db, &ticket, err);
+
+    return rc < 0 ? rc : db_flush(db, ticket, err);
 }
 
 void db_rollback(struct db *db)

@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sqlite3.h>
 
 struct err;
@@ -39,10 +40,26 @@ sqlite3 *db_handle(struct db *db);
 /* Cached prepared statement (lock held). Aborts on a bad SQL text (a bug). */
 sqlite3_stmt *db_stmt(struct db *db, const char *sql);
 
-/* Transactions (lock held). begin is BEGIN IMMEDIATE. */
+/*
+ * Transactions (lock held). begin is BEGIN IMMEDIATE. db_commit commits
+ * and returns once the commit is durable (db_flush, below). A failed
+ * commit is rolled back.
+ */
 int db_begin(struct db *db, struct err *err);
 int db_commit(struct db *db, struct err *err);
 void db_rollback(struct db *db);
+
+/*
+ * Commit without waiting for the disk (lock held): the commit is visible
+ * and safe against a crash of the process; *ticket names it for db_flush.
+ * db_flush (lock held or not, any thread) returns once every commit up to
+ * ticket is on disk (db.sync=full; at once with db.sync=normal), or
+ * -ERR_IO if the WAL could not be flushed (then and ever after: see
+ * db.c). Callers drop the lock between the two so that the next
+ * transaction runs while the disk works.
+ */
+int db_commit_ticket(struct db *db, uint64_t *ticket, struct err *err);
+int db_flush(struct db *db, uint64_t ticket, struct err *err);
 
 /* Run SQL without results (lock held). */
 int db_exec(struct db *db, const char *sql, struct err *err);
@@ -122,12 +139,12 @@ void dbgroup_free(struct dbgroup *g);
  *
  * Leader and followers: the caller appends its op to g's queue. If no
  * group is running, it becomes the leader: it takes every queued op (its
- * own included), runs them in one transaction, marks them done and wakes
- * the waiters. Otherwise it waits on g's condition variable (no busy
- * waiting). Woken, it returns if its op is done; if its op is still queued
- * and no group is running, it leads the next group itself. There is no
- * timer: a group is whatever queued while the previous one ran, so a
- * lone caller pays one commit and a busy service one per group.
+ * own included), runs them in one transaction, flushes, hands the lead to
+ * the oldest op queued meanwhile and wakes the others. Otherwise it sleeps
+ * on its op's futex word (no busy waiting) until its op is done or it is
+ * handed the lead. There is no timer: a group is whatever queued while the
+ * previous one ran, so a lone caller pays one commit and a busy service
+ * one per group.
  *
  * Order: one group at a time per g, and a group runs its ops in the order
  * they were queued, so ops commit in arrival order (the order their
@@ -141,6 +158,34 @@ void dbgroup_free(struct dbgroup *g);
 int dbgroup_run(struct dbgroup *g,
                 int (*fn)(struct db *db, void *arg, struct err *err), void *arg,
                 struct err *err);
+
+/*
+ * The asynchronous form, for callers that must not block (an HTTP worker
+ * serving many connections): queue fn(db, arg, err) for the next group and
+ * return at once. done(op, rc) is called once the group is over, with the
+ * rc dbgroup_run would have returned, on the thread that led the group
+ * (the group's committer thread, or a dbgroup_run caller): it must not
+ * block, and must not run a group. op is the caller's and must stay valid
+ * (and untouched) until done is called; done may free it.
+ *
+ * Ops of both forms share the queue and the groups; order is as above.
+ * When the oldest queued op is asynchronous, g's committer thread leads.
+ */
+struct dbgroup_op {
+    /* private to dbgroup.c */
+    int (*fn)(struct db *db, void *arg, struct err *err);
+    void *arg;
+    struct err *err;
+    int rc;
+    _Atomic int state; /* a futex word */
+    void (*done)(struct dbgroup_op *op, int rc); /* NULL: dbgroup_run */
+    struct dbgroup_op *next;
+};
+
+void dbgroup_submit(struct dbgroup *g, struct dbgroup_op *op,
+                    int (*fn)(struct db *db, void *arg, struct err *err),
+                    void *arg, struct err *err,
+                    void (*done)(struct dbgroup_op *op, int rc));
 
 /*
  * Counters of g, read under its mutex (any thread): groups run (each one

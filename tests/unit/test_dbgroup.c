@@ -14,7 +14,11 @@
  *     of the group gets the error and nothing of the group is on disk,
  *     alone and in a group; the next group commits normally;
  *   - a transaction SQLite abandoned mid-group: the ops after do not run
- *     in autocommit mode; all of the group fail and nothing is on disk.
+ *     in autocommit mode; all of the group fail and nothing is on disk;
+ *   - asynchronous ops (dbgroup_submit): alone (the committer leads), in a
+ *     group with blocking ones behind a held leader (one group, arrival
+ *     order, each callback once with its own result, the row committed
+ *     before the callback), and mixed with many blocking threads.
  *
  * No sleeps to wait for threads: the held leader signals a condition
  * variable, and queue lengths are polled with a deadline.
@@ -496,6 +500,212 @@ static void test_abandoned_transaction(void **state)
     assert_int_equal(count_rows(f->db, 9, 10), 1);
 }
 
+/* ---- asynchronous ops ---------------------------------------------------- */
+
+struct aop {
+    struct dbgroup_op gop;
+    struct op o;
+    struct err e;
+    pthread_mutex_t *mu;
+    pthread_cond_t *cv;
+    int *left;     /* callbacks still to come (mu) */
+    int rc;
+    int calls;     /* callbacks seen (mu) */
+    int rows;      /* the op's rows when its callback ran */
+};
+
+static struct db *aop_db; /* the fixture's db, for aop_done's count */
+
+static void aop_done_count(struct dbgroup_op *gop, int rc)
+{
+    struct aop *a = (struct aop *)gop;
+
+    a->rows = count_rows(aop_db, a->o.thread, a->o.n);
+    pthread_mutex_lock(a->mu);
+    a->rc = rc;
+    a->calls++;
+    (*a->left)--;
+    pthread_cond_broadcast(a->cv);
+    pthread_mutex_unlock(a->mu);
+}
+
+static void submit_all(struct fixture *f, struct aop *a, size_t n,
+                       pthread_mutex_t *mu, pthread_cond_t *cv, int *left)
+{
+    aop_db = f->db;
+    for (size_t i = 0; i < n; i++) {
+        a[i].mu = mu;
+        a[i].cv = cv;
+        a[i].left = left;
+        a[i].rc = 1;
+        a[i].e = (struct err)ERR_INIT;
+        pthread_mutex_lock(mu);
+        (*left)++;
+        pthread_mutex_unlock(mu);
+        dbgroup_submit(f->g, &a[i].gop, op_fn, &a[i].o, &a[i].e,
+                       aop_done_count);
+    }
+}
+
+static void wait_callbacks(pthread_mutex_t *mu, pthread_cond_t *cv, int *left)
+{
+    pthread_mutex_lock(mu);
+    while (*left > 0)
+        pthread_cond_wait(cv, mu);
+    pthread_mutex_unlock(mu);
+}
+
+/* Nobody else writes: the committer thread leads each group. */
+static void test_async_alone(void **state)
+{
+    struct fixture *f = *state;
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+    struct aop a[3];
+    int left = 0;
+
+    memset(a, 0, sizeof(a));
+    a[0].o = (struct op){ 5, 1, K_OK, NULL };
+    a[1].o = (struct op){ 5, 2, K_REFUSE, NULL };
+    a[2].o = (struct op){ 5, 3, K_NOTFOUND, NULL };
+    submit_all(f, a, 3, &mu, &cv, &left);
+    wait_callbacks(&mu, &cv, &left);
+    assert_int_equal(a[0].rc, 0);
+    assert_int_equal(a[0].rows, 1); /* committed before its callback */
+    assert_int_equal(a[1].rc, -ERR_INVALID);
+    assert_string_equal(a[1].e.svc, "Refused");
+    assert_int_equal(a[1].rows, 0);
+    assert_int_equal(a[2].rc, -ERR_NOTFOUND);
+    assert_string_equal(a[2].e.svc, "NotThere");
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(a[i].calls, 1);
+    assert_int_equal(count_rows(f->db, 5, 1), 1);
+    assert_int_equal(count_rows(f->db, 5, 2), 0);
+}
+
+/*
+ * A blocking op holds its group; asynchronous and blocking ops queue
+ * behind it, interleaved; released, they all run as one group, in
+ * arrival order, and each gets its own result once.
+ */
+static void test_async_in_held_group(void **state)
+{
+    struct fixture *f = *state;
+    struct gate gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+                         false, false };
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+    struct runner r[3];
+    struct aop a[3];
+    struct dbgroup_stats before, after;
+    sqlite3_stmt *st;
+    int seen[8], nseen = 0, left = 0;
+    static const int order[] = { 0, 1, 2, 5, 6 }; /* 3, 4 failed */
+
+    memset(a, 0, sizeof(a));
+    dbgroup_get_stats(f->g, &before);
+    start_runner(f, &r[0], 0, K_HOLD, &gate);
+    pthread_mutex_lock(&gate.mu);
+    while (!gate.entered)
+        pthread_cond_wait(&gate.cv, &gate.mu);
+    pthread_mutex_unlock(&gate.mu);
+    /* queue: async 1, blocking 2, async 3 (refused), async 4 (not found),
+     * blocking 5, async 6 */
+    a[0].o = (struct op){ 9, 1, K_OK, NULL };
+    submit_all(f, &a[0], 1, &mu, &cv, &left);
+    wait_queued(f->g, 1);
+    start_runner(f, &r[1], 2, K_OK, NULL);
+    wait_queued(f->g, 2);
+    a[1].o = (struct op){ 9, 3, K_REFUSE, NULL };
+    submit_all(f, &a[1], 1, &mu, &cv, &left);
+    wait_queued(f->g, 3);
+    {
+        static struct aop nf; /* not found: writes nothing */
+
+        memset(&nf, 0, sizeof(nf));
+        nf.o = (struct op){ 9, 4, K_NOTFOUND, NULL };
+        submit_all(f, &nf, 1, &mu, &cv, &left);
+        wait_queued(f->g, 4);
+        start_runner(f, &r[2], 5, K_OK, NULL);
+        wait_queued(f->g, 5);
+        a[2].o = (struct op){ 9, 6, K_OK, NULL };
+        submit_all(f, &a[2], 1, &mu, &cv, &left);
+        wait_queued(f->g, 6);
+        pthread_mutex_lock(&gate.mu);
+        gate.open = true;
+        pthread_cond_broadcast(&gate.cv);
+        pthread_mutex_unlock(&gate.mu);
+        for (int i = 0; i < 3; i++)
+            pthread_join(r[i].th, NULL);
+        wait_callbacks(&mu, &cv, &left);
+        assert_int_equal(nf.rc, -ERR_NOTFOUND);
+        assert_int_equal(nf.calls, 1);
+    }
+    dbgroup_get_stats(f->g, &after);
+    assert_true(after.groups - before.groups == 2);
+    assert_true(after.ops - before.ops == 7);
+    assert_int_equal(r[0].rc, 0);
+    assert_int_equal(r[1].rc, 0);
+    assert_int_equal(r[2].rc, 0);
+    assert_int_equal(a[0].rc, 0);
+    assert_int_equal(a[0].rows, 1);
+    assert_int_equal(a[1].rc, -ERR_INVALID);
+    assert_int_equal(a[2].rc, 0);
+    assert_int_equal(a[2].rows, 1);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(a[i].calls, 1);
+    db_lock(f->db);
+    st = db_stmt(f->db, "SELECT n FROM ops WHERE thread=9 ORDER BY rowid");
+    while (sqlite3_step(st) == SQLITE_ROW && nseen < 8)
+        seen[nseen++] = sqlite3_column_int(st, 0);
+    sqlite3_reset(st);
+    db_unlock(f->db);
+    assert_int_equal(nseen, 5);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(seen[i], order[i]);
+    pthread_mutex_destroy(&gate.mu);
+    pthread_cond_destroy(&gate.cv);
+}
+
+/* Blocking threads and a stream of asynchronous ops at once. */
+#define AOPS 400
+
+static void test_async_mixed(void **state)
+{
+    struct fixture *f = *state;
+    struct worker w[THREADS];
+    pthread_t th[THREADS];
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+    struct aop *a = xcalloc(AOPS, sizeof(*a));
+    int left = 0;
+
+    for (int i = 0; i < THREADS; i++) {
+        w[i] = (struct worker){ f, i, 0, NULL };
+        assert_int_equal(pthread_create(&th[i], NULL, worker_main, &w[i]), 0);
+    }
+    for (int i = 0; i < AOPS; i++)
+        a[i].o = (struct op){ 100, i, kind_of(100, i), NULL };
+    submit_all(f, a, AOPS, &mu, &cv, &left);
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(th[i], NULL);
+        if (w[i].bad)
+            fail_msg("thread %d: %s", i, w[i].bad);
+    }
+    wait_callbacks(&mu, &cv, &left);
+    for (int i = 0; i < AOPS; i++) {
+        enum kind k = a[i].o.kind;
+
+        assert_int_equal(a[i].calls, 1);
+        assert_int_equal(a[i].rc, k == K_OK         ? 0
+                                  : k == K_REFUSE ? -ERR_INVALID
+                                                  : -ERR_NOTFOUND);
+        assert_int_equal(a[i].rows, k == K_OK ? 1 : 0);
+        assert_int_equal(count_rows(f->db, 100, i), k == K_OK ? 1 : 0);
+    }
+    free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -507,6 +717,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_commit_failure_in_group, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_async_alone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_async_in_held_group, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_async_mixed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abandoned_transaction, setup,
                                         teardown),
     };
