@@ -34,7 +34,32 @@
  * that arrives before the suspend (the producer was quicker) is remembered
  * in resume_pending and applied right after the suspend, so no wakeup is
  * lost. The per-request mutex orders the two. On shutdown every suspended
- * request is resumed with shutting_down set, so handlers can answer.
+ * request is resumed with shutting_down set, so handlers can answer. A
+ * resumer holds the request's mutex while MHD may already be finishing the
+ * request on its worker: priv_free waits until no resumer is inside
+ * (resumers).
+ *
+ * Workers that serve many connections must not block. Two ways out, both
+ * built on suspend/resume:
+ *
+ *   http_wait     the handler hands its work to another thread (a group
+ *                 commit) and parks; that thread's http_wait_done wakes
+ *                 it and end() runs again to reply.
+ *   http_offload  end() runs on the listener's handler pool; the reply it
+ *                 records is queued when the pool hands the request back.
+ *                 Offloaded requests stay out of the suspended list, so
+ *                 shutdown stops the pool (which finishes its queue)
+ *                 before it resumes anything.
+ *
+ * The pool and the group committer sleep on event counts (core/futex.h),
+ * not condition variables: glibc 2.36 can lose a pthread_cond_signal.
+ *
+ * A limit of libmicrohttpd 0.9.75: a resumed connection is read before
+ * its handler runs again, and a read that finds the client's half-close
+ * (EOF) closes the connection, reply or not. So a client that shuts its
+ * sending side after a request does not get the reply of a request that
+ * parked (a write waiting for its commit, a long poll). HTTP clients keep
+ * their side open until the reply; the write itself is unaffected.
  *
  * TLS: a listener given a certificate and key (http_server_opts) serves
  * HTTPS through MHD's GnuTLS support; the PEM texts stay in the server
@@ -63,6 +88,7 @@
 
 #include "core/codec.h"
 #include "core/crypto.h"
+#include "core/futex.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/timefmt.h"
@@ -111,6 +137,11 @@ struct req_priv {
 
     /* suspend/resume */
     pthread_mutex_t mu;
+    atomic_int resumers; /* threads inside http_resume (priv_free waits) */
+    bool offloaded;      /* end() runs on the pool (not in the list) */
+    struct http_wait *wait; /* the last http_wait_start (fake requests) */
+    struct req_priv *pool_next;
+    void (*pool_fn)(struct http_req *req);
     bool suspended;
     bool resume_pending;
     bool shutting_down;
@@ -138,6 +169,14 @@ struct http_server {
     bool stopping;
     int port;
     struct buf tls_cert, tls_key; /* PEM, kept for MHD's lifetime */
+
+    /* the blocking pool (http_offload) */
+    pthread_t *pool;
+    size_t npool;
+    pthread_mutex_t pool_mu;
+    atomic_int pool_ev;                      /* an event count: work */
+    struct req_priv *pool_head, **pool_tail; /* queued requests (pool_mu) */
+    bool pool_stop;                          /* (pool_mu) */
 };
 
 static struct req_priv *priv_of(struct http_req *req)
@@ -219,6 +258,10 @@ static struct req_priv *priv_new(struct http_server *s, const char *uri)
 static void priv_free(struct req_priv *p)
 {
     struct http_req *req = &p->req;
+
+    /* A resumer may still be leaving http_resume (it holds p->mu). */
+    for (int n; (n = atomic_load(&p->resumers)) != 0;)
+        futex_wait_while(&p->resumers, n);
 
     for (size_t i = 0; i < req->nparams; i++) {
         free(req->params[i].name);
@@ -543,14 +586,166 @@ void http_resume(struct http_req *req)
 
     if (!p->conn)
         return;
+    /*
+     * Once MHD has the connection back, the worker may finish the request
+     * and free p before we unlock: priv_free waits for resumers to leave.
+     */
+    atomic_fetch_add(&p->resumers, 1);
     pthread_mutex_lock(&p->mu);
-    if (p->suspended) {
+    if (p->suspended && !p->offloaded) {
         p->suspended = false;
         MHD_resume_connection(p->conn);
     } else {
         p->resume_pending = true;
     }
     pthread_mutex_unlock(&p->mu);
+    if (atomic_fetch_sub(&p->resumers, 1) == 1)
+        futex_wake_all(&p->resumers);
+}
+
+/* ---- waiting for another thread (http_wait) ------------------------------ */
+
+enum { WAIT_PENDING = 1, WAIT_DONE, WAIT_RESUMED };
+
+void http_wait_start(struct http_req *req, struct http_wait *w)
+{
+    w->req = req;
+    atomic_store(&w->state, WAIT_PENDING);
+    priv_of(req)->wait = w;
+    http_suspend(req);
+}
+
+void http_wait_done(struct http_wait *w)
+{
+    struct http_req *req = w->req;
+
+    atomic_store(&w->state, WAIT_DONE);
+    http_resume(req);
+    atomic_store(&w->state, WAIT_RESUMED);
+    futex_wake_all(&w->state);
+}
+
+bool http_wait_pending(struct http_req *req, struct http_wait *w)
+{
+    if (atomic_load(&w->state) != WAIT_PENDING)
+        return false;
+    if (http_shutting_down(req)) {
+        /* Resumed for shutdown: the work ends soon; wait here. */
+        futex_wait_while(&w->state, WAIT_PENDING);
+        return false;
+    }
+    http_suspend(req); /* a wake-up that came early is not lost */
+    return true;
+}
+
+void http_wait_drain(struct http_wait *w)
+{
+    if (!w->req)
+        return;
+    futex_wait_while(&w->state, WAIT_PENDING);
+    futex_wait_while(&w->state, WAIT_DONE);
+}
+
+/* ---- the blocking pool (http_offload) ------------------------------------ */
+
+static void body_error(struct req_priv *p, const struct err *e);
+
+void http_offload(struct http_req *req, void (*fn)(struct http_req *req))
+{
+    struct req_priv *p = priv_of(req);
+    struct http_server *s = p->server;
+
+    if (!p->conn || !s || s->opts.pool_threads == 0) {
+        fn(req); /* fake requests (unit tests), or no pool */
+        return;
+    }
+    pthread_mutex_lock(&s->pool_mu);
+    if (s->pool_stop) {
+        /* shutting down, the pool is gone: block this worker instead */
+        pthread_mutex_unlock(&s->pool_mu);
+        fn(req);
+        return;
+    }
+    /*
+     * Suspended outside the list: shutdown's resume_all must not hand
+     * the request back to MHD while a pool thread runs its handler.
+     */
+    pthread_mutex_lock(&p->mu);
+    p->suspends++;
+    MHD_suspend_connection(p->conn);
+    p->suspended = true;
+    p->offloaded = true;
+    p->pool_fn = fn;
+    pthread_mutex_unlock(&p->mu);
+    p->pool_next = NULL;
+    *s->pool_tail = p;
+    s->pool_tail = &p->pool_next;
+    pthread_mutex_unlock(&s->pool_mu);
+    futex_event_signal(&s->pool_ev, 1);
+}
+
+static void *pool_main(void *arg)
+{
+    struct http_server *s = arg;
+
+    for (;;) {
+        int seen = futex_event_sample(&s->pool_ev);
+        struct req_priv *p;
+
+        pthread_mutex_lock(&s->pool_mu);
+        p = s->pool_head;
+        if (p) {
+            s->pool_head = p->pool_next;
+            if (!s->pool_head)
+                s->pool_tail = &s->pool_head;
+        }
+        if (!p && s->pool_stop) {
+            pthread_mutex_unlock(&s->pool_mu);
+            break; /* stopping, and the queue is empty */
+        }
+        pthread_mutex_unlock(&s->pool_mu);
+        if (!p) {
+            futex_event_wait(&s->pool_ev, seen);
+            continue;
+        }
+
+        log_set_request(p->req.id);
+        p->pool_fn(&p->req);
+        if (!p->replied) {
+            struct err e = ERR_INIT;
+
+            log_error("handler returned without a reply path=%s",
+                      p->req.path);
+            err_set(&e, ERR_INTERNAL, "InternalError", "no reply");
+            body_error(p, &e);
+        }
+        log_set_request(NULL);
+        atomic_fetch_add(&p->resumers, 1);
+        pthread_mutex_lock(&p->mu);
+        p->offloaded = false;
+        p->suspended = false;
+        MHD_resume_connection(p->conn);
+        pthread_mutex_unlock(&p->mu);
+        if (atomic_fetch_sub(&p->resumers, 1) == 1)
+            futex_wake_all(&p->resumers);
+    }
+    return NULL;
+}
+
+/* Let the pool finish what is queued, then end its threads. */
+static void pool_stop(struct http_server *s)
+{
+    if (!s->npool)
+        return;
+    pthread_mutex_lock(&s->pool_mu);
+    s->pool_stop = true;
+    pthread_mutex_unlock(&s->pool_mu);
+    futex_event_signal(&s->pool_ev, INT_MAX);
+    for (size_t i = 0; i < s->npool; i++)
+        pthread_join(s->pool[i], NULL);
+    free(s->pool);
+    s->pool = NULL;
+    s->npool = 0;
 }
 
 /* ---- MHD glue ----------------------------------------------------------------- */
@@ -1018,6 +1213,8 @@ int http_server_start(const struct http_service *svc,
     buf_init(&s->tls_cert, 1u << 20);
     buf_init(&s->tls_key, 1u << 20);
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->pool_mu, NULL);
+    s->pool_tail = &s->pool_head;
     if (opts->tls_cert_file && opts->tls_cert_file[0]) {
         if (read_pem(opts->tls_cert_file, &s->tls_cert, err) < 0 ||
             read_pem(opts->tls_key_file ? opts->tls_key_file : "", &s->tls_key,
@@ -1066,13 +1263,26 @@ int http_server_start(const struct http_service *svc,
                      svc->name);
         goto fail;
     }
+    if (opts->pool_threads > 0) {
+        s->pool = xcalloc((size_t)opts->pool_threads, sizeof(*s->pool));
+        for (; s->npool < (size_t)opts->pool_threads; s->npool++) {
+            if (pthread_create(&s->pool[s->npool], NULL, pool_main, s) != 0) {
+                rc = err_set(err, ERR_IO, NULL,
+                             "cannot start the %s handler pool", svc->name);
+                goto fail;
+            }
+        }
+    }
     s->accepting = true;
     *out = s;
     return 0;
 fail:
     stop_accepting(s);
+    pool_stop(s);
+    free(s->pool);
     if (s->d)
         MHD_stop_daemon(s->d);
+    pthread_mutex_destroy(&s->pool_mu);
     pthread_mutex_destroy(&s->mu);
     buf_release(&s->tls_cert);
     buf_release(&s->tls_key);
@@ -1125,12 +1335,14 @@ void http_server_stop(struct http_server *s)
 {
     if (!s)
         return;
+    pool_stop(s); /* offloaded handlers finish and hand back first */
     resume_all(s);
     /* Give resumed handlers a moment to answer before the sockets close. */
     for (int i = 0; i < 100 && s->suspended; i++)
         usleep(10000);
     stop_accepting(s);
     MHD_stop_daemon(s->d);
+    pthread_mutex_destroy(&s->pool_mu);
     pthread_mutex_destroy(&s->mu);
     buf_release(&s->tls_cert);
     buf_release(&s->tls_key);
@@ -1189,6 +1401,12 @@ void http_fake_run(struct http_req *req, const struct http_service *svc,
         feed_body(p, body, len);
     if (!p->replied)
         svc->end(req);
+    /* A handler waiting for another thread (http_wait): end() again. */
+    while (!p->replied && p->wait &&
+           atomic_load(&p->wait->state) == WAIT_PENDING) {
+        futex_wait_while(&p->wait->state, WAIT_PENDING);
+        svc->end(req);
+    }
     if (svc->done)
         svc->done(req);
     p->server = NULL;

@@ -135,6 +135,44 @@ void http_resume(struct http_req *req);
 bool http_shutting_down(struct http_req *req);
 
 /*
+ * Waiting for another thread without holding the worker (a write handed
+ * to a group commit, dbgroup_submit). In end():
+ *
+ *     if (st->wait.req) {                     // end() again: resumed
+ *         if (http_wait_pending(req, &st->wait))
+ *             return;                         // not yet: parked again
+ *         reply ...; return;
+ *     }
+ *     ... checks ...
+ *     http_wait_start(req, &st->wait);        // parks the request
+ *     hand the work over; its thread ends with http_wait_done(&st->wait)
+ *
+ * http_wait_done may come from any thread, before or after end() returns;
+ * nothing of w may be touched by that thread after it. done() calls
+ * http_wait_drain(w) before freeing what the other thread uses: at
+ * shutdown a request can be over before its work is. A zeroed http_wait
+ * is "not started" (drain returns at once).
+ */
+struct http_wait {
+    struct http_req *req; /* set by http_wait_start */
+    _Atomic int state;    /* private */
+};
+void http_wait_start(struct http_req *req, struct http_wait *w);
+void http_wait_done(struct http_wait *w);
+bool http_wait_pending(struct http_req *req, struct http_wait *w);
+void http_wait_drain(struct http_wait *w);
+
+/*
+ * Run fn(req) on the listener's handler pool instead of the worker thread
+ * (from end() only): for handlers that wait on the disk or on a commit,
+ * so that the worker goes on serving its other connections. fn replies as
+ * end() would (it must reply; it must not suspend); the reply is sent once
+ * fn returns. Without a pool (opts.pool_threads 0, fake requests) fn runs
+ * at once.
+ */
+void http_offload(struct http_req *req, void (*fn)(struct http_req *req));
+
+/*
  * Error replies in each service's own format. Storage: XML
  * <Error><Code/><Message/>(details)</Error>, x-ms-error-code, no body for
  * HEAD and 304. Batch: OData JSON {"odata.metadata", "code",
@@ -173,7 +211,8 @@ enum http_flavor { HTTP_STORAGE, HTTP_BATCH };
 struct http_server_opts {
     const char *host;        /* bind address, e.g. "127.0.0.1" */
     int port;                /* 0 = pick a free one */
-    int threads;             /* worker threads */
+    int threads;             /* worker threads (MHD's, one epoll each) */
+    int pool_threads;        /* handler pool for http_offload; 0: none */
     int idle_timeout_s;      /* connection idle timeout */
     enum http_flavor flavor;
     /*
