@@ -5,8 +5,9 @@
 //   BENCH_CLIENT=node                   (force the SDK client)
 //
 // Both servers run on this machine on free ports with temp data dirs
-// (shoald with its defaults: synchronous=FULL; Azurite 3.37.0 with its
-// defaults, --silent --skipApiVersionCheck), side by side (the order
+// (shoald with its defaults: db.sync=full, every write's WAL flushed
+// before its reply; Azurite 3.37.0 with its defaults, --silent
+// --skipApiVersionCheck), side by side (the order
 // alternates run by run), and are driven by the same client:
 // bench/loadgen (C, libcurl multi, one thread, keep-alive, SharedKey),
 // compiled on first use into build/bench/loadgen. A Node client saturates

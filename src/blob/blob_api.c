@@ -21,7 +21,11 @@
  *   end     the body is in: run the operation and reply. Uploads verify
  *           the digest, publish the file (fsync, rename), commit through
  *           the store (group commit, fsync of the WAL) and only then answer
- *           2xx: durable before acknowledged.
+ *           2xx: durable before acknowledged. A worker serves many
+ *           connections, so end never waits on the worker (on_end): reads
+ *           run there, a small Put Blob parks the request while its
+ *           commit runs (put_blob_end, http_wait), everything else runs on
+ *           the handler pool (http_offload).
  *   done    free the state; a temp file that was never published (client
  *           gone mid-upload, digest mismatch, error) is removed.
  *
@@ -44,7 +48,9 @@
  * how Content-Length comes out right.
  *
  * Threads: begin/end/done run on the listener's worker threads, many at
- * once; struct blob_service is read-only after open.
+ * once, and end also on its handler pool; a parked Put Blob's commit
+ * finishes on the group commit's thread. struct blob_service is read-only
+ * after open.
  */
 #include "blob/blob.h"
 #include "blob/blobint.h"
@@ -895,83 +901,144 @@ static void put_blob_begin(struct blob_req *r, struct err *e, int *rc)
     *rc = upload_start(r, BLOB_PUT_MAX, true, true, e);
 }
 
+/*
+ * A Put Blob from its checks to its reply. A small blob (bytes in
+ * req->body, stored inline) does not wait for its commit on the worker
+ * thread: put_blob_end hands it to the group commit (blob_object_put_submit)
+ * and parks the request (http_wait); the committing thread wakes it
+ * (put_blob_committed) and end() runs again to reply. A larger blob
+ * commits in place: its end runs on the handler pool (on_end), and has
+ * already waited for its file's fsync.
+ */
+struct put_state {
+    struct blob_put_call call;
+    struct http_wait wait;
+    struct err e;
+    struct blob_content c;
+    struct blob_cond cond;
+    struct blob_wcond wc;
+    struct buf meta;
+    struct blob_props out;
+    struct blob_put put;
+    unsigned char md5[CRYPTO_MD5_LEN];
+    int rc;
+};
+
+static void put_state_free(struct put_state *ps)
+{
+    if (!ps)
+        return;
+    blob_props_release(&ps->out);
+    blob_content_release(&ps->c);
+    buf_release(&ps->meta);
+    free(ps);
+}
+
+static void put_blob_reply(struct blob_req *r, struct put_state *ps)
+{
+    if (ps->rc < 0) {
+        blob_api_reply_error(r, &ps->e);
+        return;
+    }
+    blob_api_add_etag(r, ps->out.etag, ps->out.mtime_ms);
+    add_md5(r, "Content-MD5", ps->md5);
+    http_add_header(r->req, "x-ms-request-server-encrypted", "true");
+    http_reply(r->req, 201, NULL, NULL);
+}
+
+/* The group commit's thread: the small blob's commit is over. */
+static void put_blob_committed(struct blob_put_call *x, int rc)
+{
+    struct put_state *ps = (struct put_state *)x;
+
+    ps->rc = rc;
+    http_wait_done(&ps->wait);
+}
+
 static void put_blob_end(struct blob_req *r)
 {
     struct http_req *req = r->req;
-    struct err e = ERR_INIT;
-    struct blob_content c;
-    struct blob_cond cond;
-    struct blob_wcond wc = { NULL, NULL };
-    struct buf meta = BUF_INIT;
-    struct blob_props out;
-    struct blob_put put;
-    unsigned char md5[CRYPTO_MD5_LEN], want[CRYPTO_MD5_LEN];
+    struct put_state *ps = r->put;
+    struct err *e;
     const char *cm = http_header(req, "Content-MD5");
+    unsigned char want[CRYPTO_MD5_LEN];
     int rc;
 
-    memset(&c, 0, sizeof(c));
-    memset(&out, 0, sizeof(out));
+    if (ps) {
+        /* end() again: the commit is over, or the wake-up was spurious */
+        if (!http_wait_pending(req, &ps->wait))
+            put_blob_reply(r, ps);
+        return;
+    }
+    ps = xcalloc(1, sizeof(*ps));
+    ps->e = (struct err)ERR_INIT;
+    ps->meta = (struct buf)BUF_INIT;
+    e = &ps->e;
     if (r->file) {
-        rc = upload_finish(r, &e);
-        memcpy(md5, r->md5, sizeof(md5));
+        rc = upload_finish(r, e);
+        memcpy(ps->md5, r->md5, sizeof(ps->md5));
     } else {
         /* small: the body is in req->body and goes to SQLite */
-        crypto_md5(req->body.data, req->body.len, md5);
+        crypto_md5(req->body.data, req->body.len, ps->md5);
         r->written = req->body.len;
         rc = 0;
     }
     if (rc == 0)
-        rc = parse_content(r, &c, true, &e);
+        rc = parse_content(r, &ps->c, true, e);
     if (rc == 0)
-        rc = parse_wcond(r, &cond, &wc, &e);
+        rc = parse_wcond(r, &ps->cond, &ps->wc, e);
     if (rc == 0)
-        rc = blob_api_parse_meta(r, &meta, &e);
+        rc = blob_api_parse_meta(r, &ps->meta, e);
     if (rc < 0)
         goto out;
     /* The blob's MD5 header wins the check when both are sent. */
-    if (c.has_md5 || cm) {
-        if (c.has_md5)
-            memcpy(want, c.md5, sizeof(want));
+    if (ps->c.has_md5 || cm) {
+        if (ps->c.has_md5)
+            memcpy(want, ps->c.md5, sizeof(want));
         else
-            parse_md5("Content-MD5", cm, want, &e);
-        if (memcmp(want, md5, sizeof(md5)) != 0) {
-            rc = err_set(&e, ERR_INVALID, "Md5Mismatch",
+            parse_md5("Content-MD5", cm, want, e);
+        if (memcmp(want, ps->md5, sizeof(want)) != 0) {
+            rc = err_set(e, ERR_INVALID, "Md5Mismatch",
                          "the md5 value specified in the request did not "
                          "match with the md5 value calculated by the "
                          "server");
             goto out;
         }
     }
-    if (!c.has_md5) {
-        memcpy(c.md5, md5, sizeof(md5));
-        c.has_md5 = true;
+    if (!ps->c.has_md5) {
+        memcpy(ps->c.md5, ps->md5, sizeof(ps->md5));
+        ps->c.has_md5 = true;
     }
-    if (!c.type)
-        c.type = xstrdup("application/octet-stream");
-    rc = upload_publish(r, &e);
+    if (!ps->c.type)
+        ps->c.type = xstrdup("application/octet-stream");
+    rc = upload_publish(r, e);
     if (rc < 0)
         goto out;
-    memset(&put, 0, sizeof(put));
-    put.file = r->file;
-    put.size = r->written;
-    put.data = r->file ? NULL : req->body.data;
-    put.content = &c;
-    put.meta = meta.data;
-    put.create_only = r->create_only;
+    ps->put.file = r->file;
+    ps->put.size = r->written;
+    ps->put.data = r->file ? NULL : req->body.data;
+    ps->put.content = &ps->c;
+    ps->put.meta = ps->meta.data;
+    ps->put.create_only = r->create_only;
+    ps->call.account = r->path.account;
+    ps->call.container = r->path.container;
+    ps->call.name = r->path.blob;
+    ps->call.wc = &ps->wc;
+    ps->call.p = &ps->put;
+    ps->call.out = &ps->out;
+    if (!r->file) {
+        r->put = ps;
+        ps->call.done = put_blob_committed;
+        http_wait_start(req, &ps->wait);
+        blob_object_put_submit(r->store, &ps->call, e);
+        return;
+    }
     rc = blob_object_put(r->store, r->path.account, r->path.container,
-                         r->path.blob, &wc, &put, &out, &e);
-    if (rc < 0)
-        goto out;
-    blob_api_add_etag(r, out.etag, out.mtime_ms);
-    add_md5(r, "Content-MD5", md5);
-    http_add_header(req, "x-ms-request-server-encrypted", "true");
-    http_reply(req, 201, NULL, NULL);
+                         r->path.blob, &ps->wc, &ps->put, &ps->out, e);
 out:
-    if (rc < 0)
-        blob_api_reply_error(r, &e);
-    blob_props_release(&out);
-    blob_content_release(&c);
-    buf_release(&meta);
+    ps->rc = rc;
+    put_blob_reply(r, ps);
+    put_state_free(ps);
 }
 
 static int block_id_param(struct blob_req *r, unsigned char id[64], size_t *len,
@@ -1780,11 +1847,47 @@ fail:
     blob_api_reply_error(r, &e);
 }
 
-static void on_end(struct http_req *req)
+static void end_offloaded(struct http_req *req)
 {
     struct blob_req *r = req->state;
 
     ops[r->op].end(r);
+}
+
+/*
+ * Which ends run on the worker thread: the ones that never wait for the
+ * disk or a commit (reads under the db lock, a small Put Blob's hand-over
+ * to the group commit). The others (file fsyncs, copies, commits waited
+ * for) run on the handler pool, so that a worker, serving many
+ * connections, is never stuck behind one of them.
+ */
+static bool end_inline(const struct blob_req *r)
+{
+    switch (r->op) {
+    case BLOB_OP_PUT_BLOB:
+        return r->file == 0;
+    case BLOB_OP_GET_BLOB:
+    case BLOB_OP_GET_BLOB_META:
+    case BLOB_OP_GET_CONTAINER_PROPS:
+    case BLOB_OP_GET_CONTAINER_ACL:
+    case BLOB_OP_GET_SERVICE_PROPS:
+    case BLOB_OP_SERVICE_STATS:
+    case BLOB_OP_ACCOUNT_INFO:
+    case BLOB_OP_GET_BLOCK_LIST:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static void on_end(struct http_req *req)
+{
+    struct blob_req *r = req->state;
+
+    if (end_inline(r))
+        ops[r->op].end(r);
+    else
+        http_offload(req, end_offloaded);
 }
 
 static void on_done(struct http_req *req)
@@ -1793,6 +1896,10 @@ static void on_done(struct http_req *req)
 
     if (!r)
         return;
+    if (r->put) {
+        http_wait_drain(&r->put->wait); /* shutdown: it may still commit */
+        put_state_free(r->put);
+    }
     blob_wstream_free(r->ws); /* before its fd goes */
     if (r->file && !r->published)
         blob_files_discard(blob_store_files(r->store), r->file, r->fd);

@@ -392,17 +392,9 @@ static void fill_out(struct blob_props *out, int64_t id,
 
 /* ---- Put Blob / Copy Blob ------------------------------------------------ */
 
-struct put_txn {
-    struct blob_txn t;
-    const char *account, *container, *name;
-    const struct blob_wcond *wc;
-    const struct blob_put *p;
-    struct blob_props *out;
-};
-
 static int put_fn(struct blob_store *bs, struct blob_txn *t, struct err *err)
 {
-    struct put_txn *x = (struct put_txn *)t;
+    struct blob_put_call *x = (struct blob_put_call *)t;
     struct db *db = blob_store_db(bs);
     struct blob_props cur;
     struct version v;
@@ -450,7 +442,7 @@ int blob_object_put(struct blob_store *bs, const char *account,
                     const struct blob_wcond *wc, const struct blob_put *p,
                     struct blob_props *out, struct err *err)
 {
-    struct put_txn x;
+    struct blob_put_call x;
 
     memset(&x, 0, sizeof(x));
     x.t.fn = put_fn;
@@ -462,6 +454,22 @@ int blob_object_put(struct blob_store *bs, const char *account,
     x.p = p;
     x.out = out;
     return blob_store_run(bs, &x.t, err);
+}
+
+static void put_done(struct blob_txn *t, int rc)
+{
+    struct blob_put_call *x = (struct blob_put_call *)t;
+
+    x->done(x, rc);
+}
+
+void blob_object_put_submit(struct blob_store *bs, struct blob_put_call *x,
+                            struct err *err)
+{
+    x->t.fn = put_fn;
+    x->t.done = put_done;
+    x->t.new_file = x->p->file;
+    blob_store_submit(bs, &x->t, err);
 }
 
 /* ---- Put Block ----------------------------------------------------------- */

@@ -42,9 +42,9 @@
  * commit, so a reader always gets a whole version, old or new.
  *
  * Durability: bytes are fsync'd and published (blob_files.c) before the
- * transaction that references them commits; SQLite commits with
- * synchronous=FULL (db.sync=full); the 2xx goes out after that. Recovery
- * at open removes temp files and published files no row references
+ * transaction that references them commits; the commit's WAL is flushed
+ * (db.sync=full, db.c) before the 2xx goes out. Recovery at open removes
+ * temp files and published files no row references
  * (uploads cut short, and files dropped by a commit whose unlink did not
  * happen).
  *
@@ -79,6 +79,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -281,6 +282,36 @@ static void reap_queued(struct blob_store *bs)
     }
 }
 
+static int run_submitted(struct db *db, void *arg, struct err *err)
+{
+    struct blob_txn *t = arg;
+
+    (void)db;
+    t->now_ms = timefmt_now_ms();
+    return t->fn(t->bs, t, err);
+}
+
+static void submitted_done(struct dbgroup_op *op, int rc)
+{
+    struct blob_txn *t = (struct blob_txn *)((char *)op -
+                                             offsetof(struct blob_txn, op));
+
+    if (rc == 0)
+        reap(t->bs, t->drop, t->ndrop);
+    else if (t->new_file)
+        blob_files_unlink(&t->bs->files, t->new_file);
+    FREE_AND_NULL(t->drop);
+    t->ndrop = t->adrop = 0;
+    t->done(t, rc);
+}
+
+void blob_store_submit(struct blob_store *bs, struct blob_txn *t,
+                       struct err *err)
+{
+    t->bs = bs;
+    dbgroup_submit(bs->group, &t->op, run_submitted, t, err, submitted_done);
+}
+
 int blob_store_run(struct blob_store *bs, struct blob_txn *t, struct err *err)
 {
     struct txn_op op = { bs, t };
@@ -416,8 +447,20 @@ static void *sweeper_main(void *arg)
             }
             continue;
         }
-        if (!bs->nreap)
-            pthread_cond_timedwait(&bs->sw_cv, &bs->sw_mu, &next);
+        if (!bs->nreap) {
+            /*
+             * At most a second: glibc 2.36's condition variables can lose
+             * a wake-up (core/futex.h), and a lost one must only delay a
+             * reap or the shutdown, never stall it.
+             */
+            struct timespec until = now;
+
+            until.tv_sec++;
+            if (next.tv_sec < until.tv_sec ||
+                (next.tv_sec == until.tv_sec && next.tv_nsec < until.tv_nsec))
+                until = next;
+            pthread_cond_timedwait(&bs->sw_cv, &bs->sw_mu, &until);
+        }
     }
     reap_queued(bs);
     pthread_mutex_unlock(&bs->sw_mu);

@@ -7,6 +7,7 @@
 
 #include "core/crypto.h"
 #include "core/err.h"
+#include "db/db.h"
 
 struct buf;
 struct config;
@@ -384,6 +385,11 @@ struct blob_txn {
     uint64_t new_file;
     uint64_t *drop; /* files to unlink after the commit */
     size_t ndrop, adrop;
+
+    /* blob_store_submit only */
+    void (*done)(struct blob_txn *t, int rc);
+    struct blob_store *bs;
+    struct dbgroup_op op;
 };
 
 int blob_store_open(const struct config *cfg, struct db *db,
@@ -399,6 +405,14 @@ struct blob_files *blob_store_files(struct blob_store *bs);
  * gone (or queued for the sweeper). Any thread; not with the db lock held.
  */
 int blob_store_run(struct blob_store *bs, struct blob_txn *t, struct err *err);
+/*
+ * The same without waiting (dbgroup_submit): t (fn and done filled) must
+ * stay valid until done(t, rc) is called, on the thread that committed
+ * the group, with what blob_store_run would have returned (err filled on
+ * failure; err too must stay valid until then). done must not block.
+ */
+void blob_store_submit(struct blob_store *bs, struct blob_txn *t,
+                       struct err *err);
 void blob_txn_drop(struct blob_txn *t, uint64_t file);
 /* A new etag: strictly greater than every etag handed out before. */
 uint64_t blob_store_etag(struct blob_store *bs);
@@ -547,6 +561,22 @@ int blob_object_put(struct blob_store *bs, const char *account,
                     const char *container, const char *name,
                     const struct blob_wcond *wc, const struct blob_put *p,
                     struct blob_props *out, struct err *err);
+/*
+ * blob_object_put without waiting: fill x's inputs and done, then
+ * blob_object_put_submit; done(x, rc) comes from the committing thread
+ * (see blob_store_submit). Everything x points to must stay valid until
+ * then.
+ */
+struct blob_put_call {
+    struct blob_txn t;
+    const char *account, *container, *name;
+    const struct blob_wcond *wc;
+    const struct blob_put *p;
+    struct blob_props *out;
+    void (*done)(struct blob_put_call *x, int rc);
+};
+void blob_object_put_submit(struct blob_store *bs, struct blob_put_call *x,
+                            struct err *err);
 /*
  * Stage a block (its bytes in the published file). Replaces an
  * uncommitted block of the same id. Errors: 400 InvalidBlobOrBlock (id
@@ -735,6 +765,7 @@ struct blob_req {
     bool md5_on;             /* ws digests MD5 (else CRC-64) */
     unsigned char md5[CRYPTO_MD5_LEN];
     uint64_t crc64;
+    struct put_state *put; /* a small Put Blob's commit (blob_api.c) */
 };
 
 /*

@@ -21,6 +21,8 @@ struct config {
     int64_t queue_port;       /* queue.port */
     int64_t batch_port;       /* batch.port */
     int64_t http_threads;     /* http.threads */
+    int64_t http_storage_threads; /* http.storage_threads */
+    int64_t http_pool_threads;    /* http.pool_threads */
     int64_t http_shutdown_ms; /* http.shutdown_ms */
     int64_t http_timeout_s;   /* http.idle_timeout_s */
     char *log_level;          /* log.level */

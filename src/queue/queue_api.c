@@ -2,7 +2,7 @@
  * queue_api.c: the Azure Queue REST API over http.h: routing,
  * authentication, parameter and body checks, and the XML replies. No SQL
  * here: operations run qstore.c functions, writes through the group commit
- * (dbgroup_run, db.h).
+ * (dbgroup_submit, db.h; the request waits parked, see queue_api_end).
  *
  * Request flow:
  *
@@ -13,7 +13,8 @@
  *             of the operation. Any failure is answered here, before the
  *             body is read. Operations with a body set req->body_max.
  *   end():    parse the body (XML), run the operation (writes in a group
- *             commit, reads under the db lock) and reply.
+ *             commit, reads under the db lock) and reply; a write replies
+ *             from its second end(), once its commit is over.
  *   done():   free the per-request state.
  *
  * Routes (path-style /account/..., or host-style account.host/...):
@@ -41,6 +42,7 @@
  */
 #include "queue/queueint.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -140,6 +142,13 @@ struct qreq {
     struct qstore_msg msg;
     char *next_marker;
     struct buf out; /* reply body */
+
+    /* a write waiting for its group commit (see queue_api_end) */
+    struct dbgroup_op gop;
+    struct http_wait wait;
+    struct xml_node *root; /* the body's tree: text points into it */
+    struct err err;
+    int rc;
 };
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -1263,54 +1272,81 @@ void queue_api_begin(struct http_req *req)
     }
 }
 
+static void reply(struct http_req *req, struct qreq *q, int rc,
+                  const struct err *e)
+{
+    if (rc < 0) {
+        log_debug("queue request failed op=%s code=%s msg=%s", ops[q->op].name,
+                  e->svc, e->msg);
+        http_reply_storage_error(req, e);
+    } else {
+        reply_ok(req, q);
+    }
+}
+
+/* The group commit's thread: a write is over (queue_api_end). */
+static void write_done(struct dbgroup_op *op, int rc)
+{
+    struct qreq *q = (struct qreq *)((char *)op - offsetof(struct qreq, gop));
+
+    q->rc = rc;
+    http_wait_done(&q->wait);
+}
+
+/*
+ * Writes do not wait for their commit on the worker thread: end() hands
+ * the operation to the group commit (dbgroup_submit) and parks the request
+ * (http_wait); the committing thread wakes it, and end() runs again to
+ * reply. So a worker serves many connections, and the commit's waiters
+ * are not threads. Reads run here, under the db lock.
+ */
 void queue_api_end(struct http_req *req)
 {
     struct queue_service *s = req->svc;
     struct qreq *q = req->state;
-    struct xml_node *root = NULL;
-    struct err e = ERR_INIT;
     int rc = 0;
 
+    if (q->wait.req) {
+        /* end() again: the commit is over, or the wake-up was spurious */
+        if (!http_wait_pending(req, &q->wait))
+            reply(req, q, q->rc, &q->err);
+        return;
+    }
+    q->err = (struct err)ERR_INIT;
     switch (q->op) {
     case QOP_PUT:
-        rc = parse_message(req, q, &root, &e);
+        rc = parse_message(req, q, &q->root, &q->err);
         break;
     case QOP_MSG_UPDATE:
         if (req->body.len)
-            rc = parse_message(req, q, &root, &e);
+            rc = parse_message(req, q, &q->root, &q->err);
         break;
     case QOP_CREATE:
     case QOP_META_SET:
-        rc = meta_from_headers(req, &q->meta, &e);
+        rc = meta_from_headers(req, &q->meta, &q->err);
         break;
     case QOP_ACL_SET:
-        rc = parse_acl(req, q, &e);
+        rc = parse_acl(req, q, &q->err);
         break;
     case QOP_PROPS_SET:
-        rc = parse_props(req, q, &e);
+        rc = parse_props(req, q, &q->err);
         break;
     default:
         break;
     }
     if (q->op == QOP_GET || q->op == QOP_PEEK)
         buf_adds(&q->out, XML_DECL "<QueueMessagesList>");
+    if (rc == 0 && ops[q->op].write) {
+        http_wait_start(req, &q->wait);
+        dbgroup_submit(s->commit, &q->gop, run_op, q, &q->err, write_done);
+        return;
+    }
     if (rc == 0) {
-        if (ops[q->op].write) {
-            rc = dbgroup_run(s->commit, run_op, q, &e);
-        } else {
-            db_lock(s->db);
-            rc = run_op(s->db, q, &e);
-            db_unlock(s->db);
-        }
+        db_lock(s->db);
+        rc = run_op(s->db, q, &q->err);
+        db_unlock(s->db);
     }
-    if (rc < 0) {
-        log_debug("queue request failed op=%s code=%s msg=%s", ops[q->op].name,
-                  e.svc, e.msg);
-        http_reply_storage_error(req, &e);
-    } else {
-        reply_ok(req, q);
-    }
-    xml_free(root);
+    reply(req, q, rc, &q->err);
 }
 
 void queue_api_done(struct http_req *req)
@@ -1319,6 +1355,8 @@ void queue_api_done(struct http_req *req)
 
     if (!q)
         return;
+    http_wait_drain(&q->wait); /* shutdown: the write may still commit */
+    xml_free(q->root);
     free(q->meta);
     free(q->next_marker);
     qstore_props_release(&q->props);

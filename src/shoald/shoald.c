@@ -248,7 +248,18 @@ int main(int argc, char **argv)
 
     memset(&opts, 0, sizeof(opts));
     opts.host = cfg.host;
-    opts.threads = (int)cfg.http_threads;
+    /*
+     * Storage: a few event workers (each serves many connections; writes
+     * wait for their commit parked, not on a thread) and a handler pool
+     * for what waits on the disk (http_offload). Batch handlers block
+     * (long polls park, the rest waits for commits): a thread each.
+     */
+    opts.threads = (int)cfg.http_storage_threads;
+    if (opts.threads == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        opts.threads = n < 1 ? 1 : n > 64 ? 64 : (int)n;
+    }
+    opts.pool_threads = (int)cfg.http_pool_threads;
     opts.idle_timeout_s = (int)cfg.http_timeout_s;
     opts.flavor = HTTP_STORAGE;
     opts.port = (int)cfg.blob_port;
@@ -260,6 +271,8 @@ int main(int argc, char **argv)
                           &err) < 0)
         goto fail;
     opts.flavor = HTTP_BATCH;
+    opts.threads = (int)cfg.http_threads;
+    opts.pool_threads = 0;
     opts.port = (int)cfg.batch_port;
     /* tls.cert_file: HTTPS on the batch port (REST and node protocol). */
     opts.tls_cert_file = cfg.tls_cert_file;

@@ -272,7 +272,12 @@ test('a body shorter than Content-Length stores nothing', async () => {
 
 test('a body longer than Content-Length stores exactly Content-Length bytes', async () => {
   const head = requestHead('PUT', `/${acct}/hostile/longer.bin`, { 'x-ms-blob-type': 'BlockBlob', 'content-length': '5' });
-  const got = await socketRequest(head, Buffer.from('hello, and then some garbage that is not HTTP\r\n\r\n'));
+  // The client keeps its side open (no half-close): a small Put Blob's
+  // reply comes after its commit, from a parked request, and
+  // libmicrohttpd 0.9.75 closes a parked connection whose client has
+  // half-closed instead of answering (see src/http/http.c). The garbage
+  // then gets a 400 and the server closes.
+  const got = await socketRequest(head, Buffer.from('hello, and then some garbage that is not HTTP\r\n\r\n'), { end: false });
   assert.match(got, /^HTTP\/1\.1 201/);
   assert.equal((await c.getBlockBlobClient('longer.bin').downloadToBuffer()).toString(), 'hello');
   await c.getBlockBlobClient('longer.bin').delete();
