@@ -215,7 +215,7 @@ void batch_service_close(struct batch_service *s)
     if (s->ticker_running) {
         pthread_mutex_lock(&s->tick_mu);
         s->stopping = true;
-        pthread_cond_signal(&s->tick_cv);
+        pthread_cond_broadcast(&s->tick_cv);
         pthread_mutex_unlock(&s->tick_mu);
         pthread_join(s->ticker, NULL);
         pthread_mutex_lock(&s->model.mu);

@@ -419,7 +419,7 @@ void store_close(struct store *st)
     if (st->running) {
         pthread_mutex_lock(&st->jmu);
         st->stop = true;
-        pthread_cond_signal(&st->work);
+        pthread_cond_broadcast(&st->work);
         pthread_mutex_unlock(&st->jmu);
         pthread_join(st->thread, NULL);
     }
@@ -447,7 +447,7 @@ static uint64_t enqueue(struct store *st, struct rec *r)
     else
         st->head = r;
     st->tail = r;
-    pthread_cond_signal(&st->work);
+    pthread_cond_broadcast(&st->work);
     pthread_mutex_unlock(&st->jmu);
     return t;
 }

@@ -257,7 +257,7 @@ static void reap(struct blob_store *bs, const uint64_t *files, size_t n)
         }
         memcpy(bs->reap + bs->nreap, files, n * sizeof(*files));
         bs->nreap += n;
-        pthread_cond_signal(&bs->sw_cv);
+        pthread_cond_broadcast(&bs->sw_cv);
         files = NULL;
     }
     pthread_mutex_unlock(&bs->sw_mu);

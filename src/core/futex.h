@@ -43,7 +43,9 @@ static inline void futex_wake_all(atomic_int *word)
  * the sleep. Used instead of a condition variable where a lost wake-up
  * would stall a service for good: glibc 2.36 (Debian 12) has a known bug
  * in which pthread_cond_signal can leave a waiter asleep for ever
- * (sourceware bug 25847).
+ * (sourceware bug 25847). Where shoald still uses condition variables it
+ * wakes with pthread_cond_broadcast, never pthread_cond_signal (every wait
+ * is in a loop on its predicate, so the two mean the same there).
  */
 static inline int futex_event_sample(atomic_int *ev)
 {

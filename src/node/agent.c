@@ -259,7 +259,7 @@ static void request_stop(struct agent *ag, int code)
         ag->exit_code = code;
     }
     pthread_cond_broadcast(&ag->cv);
-    pthread_cond_signal(&ag->kick_cv);
+    pthread_cond_broadcast(&ag->kick_cv);
     kill(getpid(), SIGTERM);
 }
 
@@ -269,7 +269,7 @@ static void want_kick(struct agent *ag)
     if (!ag->in_wait)
         return;
     ag->kick_wanted = true;
-    pthread_cond_signal(&ag->kick_cv);
+    pthread_cond_broadcast(&ag->kick_cv);
 }
 
 /*
@@ -1553,7 +1553,7 @@ int agent_run(const struct agent_opts *o)
         ag->exit_code = AGENT_EXIT_OK;
     }
     pthread_cond_broadcast(&ag->cv);
-    pthread_cond_signal(&ag->kick_cv);
+    pthread_cond_broadcast(&ag->kick_cv);
     pthread_mutex_unlock(&ag->mu);
     log_info("node agent stopping node=%s signal=%d", o->node_id, sig);
     stop_runs(ag);

@@ -1326,7 +1326,7 @@ void notify_close(struct notify *n)
         return;
     pthread_mutex_lock(&n->mu);
     n->stop = true;
-    pthread_cond_signal(&n->watch_cond);
+    pthread_cond_broadcast(&n->watch_cond);
     pthread_mutex_unlock(&n->mu);
     curl_multi_wakeup(n->multi);
     if (n->started)

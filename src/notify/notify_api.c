@@ -183,7 +183,7 @@ static void watch_park(struct notify_watch *w)
     }
     if (n->watch_wake_at == 0 || due < n->watch_wake_at) {
         n->watch_wake_at = due;
-        pthread_cond_signal(&n->watch_cond);
+        pthread_cond_broadcast(&n->watch_cond);
     }
     pthread_mutex_unlock(&n->mu);
 }
