@@ -1401,9 +1401,11 @@ void http_fake_run(struct http_req *req, const struct http_service *svc,
         feed_body(p, body, len);
     if (!p->replied)
         svc->end(req);
-    /* A handler waiting for another thread (http_wait): end() again. */
-    while (!p->replied && p->wait &&
-           atomic_load(&p->wait->state) == WAIT_PENDING) {
+    /*
+     * A handler waiting for another thread (http_wait): once that is
+     * done (it may already be), end() again, as a resume would.
+     */
+    if (!p->replied && p->wait) {
         futex_wait_while(&p->wait->state, WAIT_PENDING);
         svc->end(req);
     }
