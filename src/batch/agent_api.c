@@ -130,6 +130,16 @@ static void reply_err(struct http_req *req, int code, const char *svc,
     http_reply_batch_error(req, &e);
 }
 
+/* auth_node's refusal: code ERR_NOTFOUND (no such node) or anything else. */
+static void reply_auth_failed(struct http_req *req, int code)
+{
+    if (code == ERR_NOTFOUND)
+        reply_err(req, ERR_NOTFOUND, "NodeNotFound",
+                  "this node is not part of any pool");
+    else
+        reply_err(req, ERR_AUTH, "AuthenticationFailed", "bad node token");
+}
+
 static void reply_json(struct http_req *req, json_t *o)
 {
     char *s = json_dumps(o, JSON_COMPACT);
@@ -202,11 +212,7 @@ static void fileop_begin(struct http_req *req, struct areq *a)
     pthread_mutex_lock(&m->mu);
     if (!auth_node(a->s, req, a->node, &code)) {
         pthread_mutex_unlock(&m->mu);
-        if (code == ERR_NOTFOUND)
-            reply_err(req, ERR_NOTFOUND, "NodeNotFound",
-                      "this node is not part of any pool");
-        else
-            reply_err(req, ERR_AUTH, "AuthenticationFailed", "bad node token");
+        reply_auth_failed(req, code);
         return;
     }
     pthread_mutex_unlock(&m->mu);
@@ -567,11 +573,7 @@ static void sync_first(struct http_req *req, struct areq *a)
     if (!n) {
         pthread_mutex_unlock(&m->mu);
         json_decref(body);
-        if (code == ERR_NOTFOUND)
-            reply_err(req, ERR_NOTFOUND, "NodeNotFound",
-                      "this node is not part of any pool");
-        else
-            reply_err(req, ERR_AUTH, "AuthenticationFailed", "bad node token");
+        reply_auth_failed(req, code);
         return;
     }
     n->last_seen_mono = mono;
@@ -805,11 +807,7 @@ static void kick(struct http_req *req, struct areq *a)
     n = auth_node(a->s, req, a->node, &code);
     if (!n) {
         pthread_mutex_unlock(&m->mu);
-        if (code == ERR_NOTFOUND)
-            reply_err(req, ERR_NOTFOUND, "NodeNotFound",
-                      "this node is not part of any pool");
-        else
-            reply_err(req, ERR_AUTH, "AuthenticationFailed", "bad node token");
+        reply_auth_failed(req, code);
         return;
     }
     n->last_seen_mono = timefmt_mono_ms();

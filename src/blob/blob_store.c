@@ -224,21 +224,6 @@ void blob_txn_drop(struct blob_txn *t, uint64_t file)
     t->drop[t->ndrop++] = file;
 }
 
-/* A blob_txn as a dbgroup op. */
-struct txn_op {
-    struct blob_store *bs;
-    struct blob_txn *t;
-};
-
-static int run_txn(struct db *db, void *arg, struct err *err)
-{
-    struct txn_op *op = arg;
-
-    (void)db; /* the same as op->bs->db */
-    op->t->now_ms = timefmt_now_ms();
-    return op->t->fn(op->bs, op->t, err);
-}
-
 /*
  * Unlink files a commit dropped. Removing a large file takes the kernel
  * tens of milliseconds, so once the sweeper runs it does this, off the
@@ -282,13 +267,25 @@ static void reap_queued(struct blob_store *bs)
     }
 }
 
-static int run_submitted(struct db *db, void *arg, struct err *err)
+/* A blob_txn as a dbgroup op (t->bs set by the caller). */
+static int run_txn(struct db *db, void *arg, struct err *err)
 {
     struct blob_txn *t = arg;
 
-    (void)db;
+    (void)db; /* the same as t->bs->db */
     t->now_ms = timefmt_now_ms();
     return t->fn(t->bs, t, err);
+}
+
+/* After the group: drop what a commit dropped, or the file of a failure. */
+static void txn_finish(struct blob_txn *t, int rc)
+{
+    if (rc == 0)
+        reap(t->bs, t->drop, t->ndrop);
+    else if (t->new_file)
+        blob_files_unlink(&t->bs->files, t->new_file);
+    FREE_AND_NULL(t->drop);
+    t->ndrop = t->adrop = 0;
 }
 
 static void submitted_done(struct dbgroup_op *op, int rc)
@@ -296,12 +293,7 @@ static void submitted_done(struct dbgroup_op *op, int rc)
     struct blob_txn *t = (struct blob_txn *)((char *)op -
                                              offsetof(struct blob_txn, op));
 
-    if (rc == 0)
-        reap(t->bs, t->drop, t->ndrop);
-    else if (t->new_file)
-        blob_files_unlink(&t->bs->files, t->new_file);
-    FREE_AND_NULL(t->drop);
-    t->ndrop = t->adrop = 0;
+    txn_finish(t, rc);
     t->done(t, rc);
 }
 
@@ -309,21 +301,16 @@ void blob_store_submit(struct blob_store *bs, struct blob_txn *t,
                        struct err *err)
 {
     t->bs = bs;
-    dbgroup_submit(bs->group, &t->op, run_submitted, t, err, submitted_done);
+    dbgroup_submit(bs->group, &t->op, run_txn, t, err, submitted_done);
 }
 
 int blob_store_run(struct blob_store *bs, struct blob_txn *t, struct err *err)
 {
-    struct txn_op op = { bs, t };
     int rc;
 
-    rc = dbgroup_run(bs->group, run_txn, &op, err);
-    if (rc == 0)
-        reap(bs, t->drop, t->ndrop);
-    else if (t->new_file)
-        blob_files_unlink(&bs->files, t->new_file);
-    FREE_AND_NULL(t->drop);
-    t->ndrop = t->adrop = 0;
+    t->bs = bs;
+    rc = dbgroup_run(bs->group, run_txn, t, err);
+    txn_finish(t, rc);
     return rc;
 }
 

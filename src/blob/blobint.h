@@ -386,9 +386,10 @@ struct blob_txn {
     uint64_t *drop; /* files to unlink after the commit */
     size_t ndrop, adrop;
 
+    struct blob_store *bs; /* set by blob_store_run/submit */
+
     /* blob_store_submit only */
     void (*done)(struct blob_txn *t, int rc);
-    struct blob_store *bs;
     struct dbgroup_op op;
 };
 

@@ -580,18 +580,19 @@ void http_suspend(struct http_req *req)
         http_resume(req);
 }
 
-void http_resume(struct http_req *req)
+/*
+ * Hand a parked connection back to MHD, or remember the wake-up if it is
+ * not parked (yet), or parked on the pool (unless the pool itself is
+ * handing it back: offload_done). Once MHD has the connection back, the
+ * worker may finish the request and free p before we unlock: priv_free
+ * waits for resumers to leave.
+ */
+static void resume(struct req_priv *p, bool offload_done)
 {
-    struct req_priv *p = priv_of(req);
-
-    if (!p->conn)
-        return;
-    /*
-     * Once MHD has the connection back, the worker may finish the request
-     * and free p before we unlock: priv_free waits for resumers to leave.
-     */
     atomic_fetch_add(&p->resumers, 1);
     pthread_mutex_lock(&p->mu);
+    if (offload_done)
+        p->offloaded = false;
     if (p->suspended && !p->offloaded) {
         p->suspended = false;
         MHD_resume_connection(p->conn);
@@ -601,6 +602,14 @@ void http_resume(struct http_req *req)
     pthread_mutex_unlock(&p->mu);
     if (atomic_fetch_sub(&p->resumers, 1) == 1)
         futex_wake_all(&p->resumers);
+}
+
+void http_resume(struct http_req *req)
+{
+    struct req_priv *p = priv_of(req);
+
+    if (p->conn)
+        resume(p, false);
 }
 
 /* ---- waiting for another thread (http_wait) ------------------------------ */
@@ -720,14 +729,7 @@ static void *pool_main(void *arg)
             body_error(p, &e);
         }
         log_set_request(NULL);
-        atomic_fetch_add(&p->resumers, 1);
-        pthread_mutex_lock(&p->mu);
-        p->offloaded = false;
-        p->suspended = false;
-        MHD_resume_connection(p->conn);
-        pthread_mutex_unlock(&p->mu);
-        if (atomic_fetch_sub(&p->resumers, 1) == 1)
-            futex_wake_all(&p->resumers);
+        resume(p, true);
     }
     return NULL;
 }

@@ -404,13 +404,29 @@ static void run_held_group(struct fixture *f, struct runner *r,
     pthread_cond_destroy(&gate.cv);
 }
 
+/* The rows of run_held_group's ops (thread 9), in commit order: want[]. */
+static void expect_held_rows(struct db *db, const int *want, int nwant)
+{
+    sqlite3_stmt *st;
+    int seen[16], nseen = 0;
+
+    db_lock(db);
+    st = db_stmt(db, "SELECT n FROM ops WHERE thread=9 ORDER BY rowid");
+    while (sqlite3_step(st) == SQLITE_ROW && nseen < 16)
+        seen[nseen++] = sqlite3_column_int(st, 0);
+    sqlite3_reset(st);
+    db_unlock(db);
+    assert_int_equal(nseen, nwant);
+    for (int i = 0; i < nwant; i++)
+        assert_int_equal(seen[i], want[i]);
+}
+
 static void test_group_order_and_savepoints(void **state)
 {
     static const enum kind kinds[] = { K_OK, K_REFUSE, K_OK, K_NOTFOUND, K_OK };
     struct fixture *f = *state;
+    static const int order[] = { 0, 1, 3, 5 }; /* 2, 4 failed */
     struct runner r[6];
-    sqlite3_stmt *st;
-    int seen[6], nseen = 0;
 
     run_held_group(f, r, kinds, 5);
     assert_int_equal(r[0].rc, 0);
@@ -425,17 +441,7 @@ static void test_group_order_and_savepoints(void **state)
         assert_int_equal(r[i].e.code, r[i].rc < 0 ? -r[i].rc : 0);
 
     /* committed in arrival order (rowids), the failed ones absent */
-    db_lock(f->db);
-    st = db_stmt(f->db, "SELECT n FROM ops WHERE thread=9 ORDER BY rowid");
-    while (sqlite3_step(st) == SQLITE_ROW && nseen < 6)
-        seen[nseen++] = sqlite3_column_int(st, 0);
-    sqlite3_reset(st);
-    db_unlock(f->db);
-    assert_int_equal(nseen, 4);
-    assert_int_equal(seen[0], 0);
-    assert_int_equal(seen[1], 1);
-    assert_int_equal(seen[2], 3);
-    assert_int_equal(seen[3], 5);
+    expect_held_rows(f->db, order, 4);
 }
 
 /* ---- COMMIT failure ------------------------------------------------------ */
@@ -598,8 +604,7 @@ static void test_async_in_held_group(void **state)
     struct runner r[3];
     struct aop a[3];
     struct dbgroup_stats before, after;
-    sqlite3_stmt *st;
-    int seen[8], nseen = 0, left = 0;
+    int left = 0;
     static const int order[] = { 0, 1, 2, 5, 6 }; /* 3, 4 failed */
 
     memset(a, 0, sizeof(a));
@@ -654,15 +659,7 @@ static void test_async_in_held_group(void **state)
     assert_int_equal(a[2].rows, 1);
     for (int i = 0; i < 3; i++)
         assert_int_equal(a[i].calls, 1);
-    db_lock(f->db);
-    st = db_stmt(f->db, "SELECT n FROM ops WHERE thread=9 ORDER BY rowid");
-    while (sqlite3_step(st) == SQLITE_ROW && nseen < 8)
-        seen[nseen++] = sqlite3_column_int(st, 0);
-    sqlite3_reset(st);
-    db_unlock(f->db);
-    assert_int_equal(nseen, 5);
-    for (int i = 0; i < 5; i++)
-        assert_int_equal(seen[i], order[i]);
+    expect_held_rows(f->db, order, 5);
     pthread_mutex_destroy(&gate.mu);
     pthread_cond_destroy(&gate.cv);
 }
