@@ -8,6 +8,7 @@
 //   BENCH_SHOAL_ARGS="--set db.sync=normal"  (extra shoald flags)
 //   BENCH_ONLY=shoal                   (skip Azurite: quick experiments)
 //   BENCH_CLIENT=node                  (force the Node client for small blobs)
+//   BENCH_LARGE_CLIENT=curl            (curl for the 256 MiB transfers)
 //
 // Clients, the same for both servers:
 //   - small blobs: bench/loadgen (C, libcurl multi, one thread, keep-alive,
@@ -16,9 +17,12 @@
 //     box, so a Node client measured itself; loadgen costs a fraction of
 //     the CPU per request. Without cc or libcurl/libcrypto headers the
 //     script falls back to raw node:http (and says so in the table title).
-//   - 256 MiB transfers: curl (a C client: node's own HTTP stack tops out
-//     near 1 GB/s), with the same signed headers, falling back to node:http
-//     when curl is missing.
+//   - 256 MiB transfers: bench/xfer (C, compiled like loadgen): the body
+//     goes file -> socket with sendfile and socket -> /dev/null with splice,
+//     so the client copies no byte. With curl the download measured curl's
+//     copy out of the socket (about 3 GB/s here) rather than the server.
+//     BENCH_LARGE_CLIENT=curl picks curl; without cc, curl is used, and
+//     without curl, node:http (its own HTTP stack tops out near 1 GB/s).
 // Metrics, each the median of BENCH_RUNS runs (servers alternate within a
 // run):
 //
@@ -27,8 +31,9 @@
 //   - the same ops per second of server CPU (utime+stime of the server
 //     process from /proc/PID/stat over the phase): with two cores shared by
 //     client and server, this is the fairer comparison of server cost
-//   - 256 MiB single Put Blob, MiB/s (body streamed from a 1 MiB buffer)
+//   - 256 MiB single Put Blob, MiB/s (body sent from a file)
 //   - 256 MiB single Get Blob, MiB/s (body drained)
+//   - for both, MiB per second of server CPU
 //   - peak RSS of each server over the whole run (VmHWM in /proc/PID/status)
 //
 // A phase that saw errors (non-2xx) is invalid: its errors are printed and
@@ -59,16 +64,16 @@ const LARGE = 256 * 1024 * 1024;
 const GET_SET = 256;
 const PUT_SET = 1024; // names the put phase cycles through (overwrites)
 
-// bench/loadgen, compiled on first use or when older than its source.
-// Returns { bin } or { bin: null, why } when cc or the libraries are missing.
-function buildLoadgen() {
-  if (process.env.BENCH_CLIENT === 'node') return { bin: null, why: 'BENCH_CLIENT=node' };
-  const src = path.join(root, 'bench', 'loadgen.c');
-  const bin = path.join(root, 'build', 'bench', 'loadgen');
+// A bench client in C (bench/NAME.c), compiled on first use or when older
+// than its source. Returns { bin } or { bin: null, why } when cc or the
+// libraries (pkg-config names) are missing.
+function buildTool(name, pkgs) {
+  const src = path.join(root, 'bench', `${name}.c`);
+  const bin = path.join(root, 'build', 'bench', name);
   try {
     if (!fs.existsSync(bin) || fs.statSync(bin).mtimeMs < fs.statSync(src).mtimeMs) {
-      const libs = execFileSync('pkg-config', ['--cflags', '--libs', 'libcurl', 'libcrypto'],
-        { stdio: ['ignore', 'pipe', 'pipe'] }).toString().trim().split(/\s+/).filter(Boolean);
+      const libs = pkgs.length ? execFileSync('pkg-config', ['--cflags', '--libs', ...pkgs],
+        { stdio: ['ignore', 'pipe', 'pipe'] }).toString().trim().split(/\s+/).filter(Boolean) : [];
       fs.mkdirSync(path.dirname(bin), { recursive: true });
       const tmp = `${bin}.tmp${process.pid}`;
       execFileSync(process.env.CC || 'cc', ['-O2', '-std=c11', '-D_POSIX_C_SOURCE=200809L', '-D_DEFAULT_SOURCE',
@@ -78,8 +83,13 @@ function buildLoadgen() {
     return { bin };
   } catch (e) {
     const why = (e.stderr && e.stderr.toString().trim().split('\n')[0]) || e.message;
-    return { bin: null, why: `cannot build bench/loadgen: ${why}` };
+    return { bin: null, why: `cannot build bench/${name}: ${why}` };
   }
+}
+
+function buildLoadgen() {
+  if (process.env.BENCH_CLIENT === 'node') return { bin: null, why: 'BENCH_CLIENT=node' };
+  return buildTool('loadgen', ['libcurl', 'libcrypto']);
 }
 
 // One loadgen phase; resolves with its JSON line (errors > 0: invalid, and
@@ -168,26 +178,47 @@ function client(port) {
   });
 }
 
-const HAVE_CURL = (() => {
-  try {
-    execFileSync('curl', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
+// The client of the 256 MiB transfers: bench/xfer (splice/sendfile, so
+// the client copies nothing and the server is what is measured), or curl
+// when BENCH_LARGE_CLIENT=curl or xfer cannot be built, or node:http when
+// there is no curl either. Returns { kind, bin }.
+function largeClient() {
+  const haveCurl = (() => {
+    try {
+      execFileSync('curl', ['--version'], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  if (process.env.BENCH_LARGE_CLIENT !== 'curl') {
+    const { bin, why } = buildTool('xfer', []);
+    if (bin) return { kind: 'xfer', bin };
+    process.stderr.write(`bench/blob: ${why}; large transfers ${haveCurl ? 'with curl' : 'with node:http'}\n`);
   }
-})();
+  return haveCurl ? { kind: 'curl' } : { kind: 'node' };
+}
 
-// One large transfer with curl: 'PUT' sends file, 'GET' drains. Returns
-// the bytes per second curl measured.
-function curlTransfer(port, method, relPath, file) {
+// One large transfer: 'PUT' sends file, 'GET' drains. Returns MiB/s.
+function largeTransfer(lc, port, method, relPath, file) {
   const rawPath = `/${ACCOUNT}${relPath}`;
   const extra = method === 'PUT' ? { 'x-ms-blob-type': 'BlockBlob', 'content-length': LARGE } : {};
   const h = sign(method, rawPath, extra);
+  const url = `http://127.0.0.1:${port}${rawPath}`;
+  if (lc.kind === 'xfer') {
+    delete h['content-length']; // xfer sends the file's size itself
+    const args = ['--url', url];
+    for (const [k, v] of Object.entries(h)) args.push('-H', `${k}: ${v}`);
+    if (method === 'PUT') args.push('--put', file);
+    const r = JSON.parse(execFileSync(lc.bin, args).toString());
+    if (r.bytes !== LARGE) throw new Error(`${method} ${relPath}: ${r.bytes} bytes`);
+    return r.mib_per_s;
+  }
   const args = ['-sf', '-o', '/dev/null', '-w', method === 'PUT' ? '%{speed_upload}' : '%{speed_download}'];
   for (const [k, v] of Object.entries(h)) args.push('-H', `${k}: ${v}`);
   if (method === 'PUT') args.push('-T', file);
-  args.push(`http://127.0.0.1:${port}${rawPath}`);
-  return +execFileSync('curl', args).toString();
+  args.push(url);
+  return +execFileSync('curl', args).toString() / (1024 * 1024);
 }
 
 async function freePort() {
@@ -283,7 +314,7 @@ async function timed(fn) {
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
-async function runOnce(s, lg, small, chunk, largeFile) {
+async function runOnce(s, lg, lc, small, chunk, largeFile) {
   const req = client(s.port);
   let put;
   let get;
@@ -295,16 +326,23 @@ async function runOnce(s, lg, small, chunk, largeFile) {
     for (let i = 0; i < GET_SET; i++) await req('PUT', `/bench/g-${i}`, { 'x-ms-blob-type': 'BlockBlob' }, small);
     get = await loop(s.pid, (w, i) => req('GET', `/bench/g-${(w * 7 + i) % GET_SET}`));
   }
-  const MiB = 1024 * 1024;
-  if (largeFile) {
-    settle();
-    const up = curlTransfer(s.port, 'PUT', '/bench/large', largeFile) / MiB;
-    const down = curlTransfer(s.port, 'GET', '/bench/large') / MiB;
+  // each large transfer: MiB/s, and MiB per second of server CPU
+  const large = async (fn) => {
+    const cpu0 = cpuSeconds(s.pid);
+    const rate = await fn();
+    const cpu = cpuSeconds(s.pid) - cpu0;
+    return { rate, perCpu: LARGE / (1024 * 1024) / Math.max(cpu, 0.01) };
+  };
+  settle();
+  if (lc.kind !== 'node') {
+    const up = await large(() => largeTransfer(lc, s.port, 'PUT', '/bench/large', largeFile));
+    const down = await large(() => largeTransfer(lc, s.port, 'GET', '/bench/large'));
     return { put, get, up, down };
   }
-  const up = LARGE / MiB / await timed(() => req('PUT', '/bench/large', { 'x-ms-blob-type': 'BlockBlob' }, { size: LARGE, chunk }));
+  const MiB = 1024 * 1024;
+  const up = await large(async () => LARGE / MiB / await timed(() => req('PUT', '/bench/large', { 'x-ms-blob-type': 'BlockBlob' }, { size: LARGE, chunk })));
   let got = 0;
-  const down = LARGE / MiB / await timed(async () => { got = await req('GET', '/bench/large'); });
+  const down = await large(async () => LARGE / MiB / await timed(async () => { got = await req('GET', '/bench/large'); }));
   if (got !== LARGE) throw new Error(`${s.name}: downloaded ${got} bytes`);
   return { put, get, up, down };
 }
@@ -317,9 +355,10 @@ async function main() {
   const chunk = crypto.randomBytes(1024 * 1024);
   const { bin: lg, why } = buildLoadgen();
   if (!lg) process.stderr.write(`bench/blob: ${why}; small blobs fall back to the Node client (client-bound)\n`);
+  const lc = largeClient();
   let largeDir = null;
   let largeFile = null;
-  if (HAVE_CURL) {
+  if (lc.kind !== 'node') {
     largeDir = tmpDir('bench-large');
     largeFile = path.join(largeDir, 'large.bin');
     const fd = fs.openSync(largeFile, 'w');
@@ -336,7 +375,7 @@ async function main() {
     for (const s of servers) await client(s.port)('PUT', '/bench?restype=container');
     for (let r = 0; r < RUNS; r++) {
       for (const s of r % 2 ? [...servers].reverse() : servers) {
-        const res = await runOnce(s, lg, small, chunk, largeFile);
+        const res = await runOnce(s, lg, lc, small, chunk, largeFile);
         results[s.name].push(res);
         for (const k of ['put', 'get']) {
           if (res[k].errors) invalid.push(`${s.name} ${k} run ${r + 1}: ${res[k].errors} errors`);
@@ -345,7 +384,7 @@ async function main() {
         process.stderr.write(`run ${r + 1}/${RUNS} ${s.name}: put ${res.put.rate.toFixed(0)}/s ` +
           `(${res.put.perCpu.toFixed(0)}/cpu-s${client(res.put)}) get ${res.get.rate.toFixed(0)}/s ` +
           `(${res.get.perCpu.toFixed(0)}/cpu-s${client(res.get)}) ` +
-          `up ${res.up.toFixed(0)} MiB/s down ${res.down.toFixed(0)} MiB/s\n`);
+          `up ${res.up.rate.toFixed(0)} MiB/s down ${res.down.rate.toFixed(0)} MiB/s\n`);
       }
     }
     const rss = Object.fromEntries(servers.map((s) => [s.name, peakRssMiB(s.pid)]));
@@ -364,13 +403,15 @@ async function main() {
         m('shoal', 'put', 'perCpu'), m('azurite', 'put', 'perCpu')],
       ['4 KiB Get Blob, 16 concurrent (ops/s)', m('shoal', 'get'), m('azurite', 'get'), bad('get'),
         m('shoal', 'get', 'perCpu'), m('azurite', 'get', 'perCpu')],
-      ['256 MiB Put Blob (MiB/s)', m('shoal', 'up'), m('azurite', 'up'), ''],
-      ['256 MiB Get Blob (MiB/s)', m('shoal', 'down'), m('azurite', 'down'), ''],
+      ['256 MiB Put Blob (MiB/s)', m('shoal', 'up'), m('azurite', 'up'), '',
+        m('shoal', 'up', 'perCpu'), m('azurite', 'up', 'perCpu')],
+      ['256 MiB Get Blob (MiB/s)', m('shoal', 'down'), m('azurite', 'down'), '',
+        m('shoal', 'down', 'perCpu'), m('azurite', 'down', 'perCpu')],
     ];
     const pad = (x, n) => String(x).padStart(n);
     console.log(`blob service, median of ${RUNS} runs (${SECONDS} s per small-blob phase; small blobs with ` +
       `${lg ? 'bench/loadgen (C, libcurl multi)' : `the Node client (FALLBACK: ${why}; client-bound)`}; ` +
-      `large transfers with ${largeFile ? 'curl' : 'node:http'}; shoald durable: db.sync=full)`);
+      `large transfers with ${{ xfer: 'bench/xfer (splice/sendfile)', curl: 'curl', node: 'node:http' }[lc.kind]}; shoald durable: db.sync=full)`);
     console.log(`${'metric'.padEnd(40)}${pad('shoal', 10)}${pad('azurite', 10)}${pad('ratio', 9)}` +
       `${pad('shoal/cpu-s', 14)}${pad('azurite/cpu-s', 14)}${pad('ratio', 9)}`);
     for (const [label, a, b, flag, ac, bc] of rows) {
@@ -379,7 +420,7 @@ async function main() {
       console.log(line);
     }
     console.log(`${'peak RSS (MiB, lower is better)'.padEnd(40)}${pad(rss.shoal.toFixed(1), 10)}${pad(rss.azurite.toFixed(1), 10)}${pad((rss.shoal / rss.azurite).toFixed(2) + 'x', 9)}`);
-    console.log(`(/cpu-s: ops per second of server CPU, utime+stime over the phase; total ${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+    console.log(`(/cpu-s: ops, or MiB, per second of server CPU, utime+stime over the phase; total ${((Date.now() - t0) / 1000).toFixed(0)} s)`);
     for (const x of invalid) console.log(`! invalid: ${x}`);
     if (invalid.length) process.exitCode = 1;
   } finally {
