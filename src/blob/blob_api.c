@@ -12,20 +12,21 @@
  *           authenticate (auth_storage: SharedKey / SharedKeyLite / SAS),
  *           authorise (below), validate names, then prepare the body:
  *           a Put Blob of at most 64 KiB is buffered (its bytes go into
- *           SQLite with its row, see blob_store.c); larger Put Blob and
- *           every Put Block open a temp file and stream the body into it
- *           through req->sink, computing MD5 (or CRC-64 for blocks) on the
- *           way and starting disk writeback every 8 MiB; XML bodies are
- *           buffered with a limit. Any failure here is answered at once,
- *           before a body byte is read.
+ *           SQLite with its row, see blob_store.c); larger Put Blob,
+ *           Put Block and Append Block open a temp file and stream the
+ *           body into it through req->sink, computing MD5 (or CRC-64 for
+ *           blocks) on the way and starting disk writeback every 8 MiB;
+ *           XML bodies are buffered with a limit. Any failure here is
+ *           answered at once, before a body byte is read.
  *   end     the body is in: run the operation and reply. Uploads verify
  *           the digest, publish the file (fsync, rename), commit through
  *           the store (group commit, fsync of the WAL) and only then answer
- *           2xx: durable before acknowledged. A worker serves many
- *           connections, so end never waits on the worker (on_end): reads
- *           run there, a small Put Blob parks the request while its
- *           commit runs (put_blob_end, http_wait), everything else runs on
- *           the handler pool (http_offload).
+ *           2xx: durable before acknowledged. Append Block copies its temp
+ *           file onto the end of the blob's (blob_object_append). A worker
+ *           serves many connections, so end never waits on the worker
+ *           (on_end): reads run there, a small Put Blob parks the request
+ *           while its commit runs (put_blob_end, http_wait), everything
+ *           else runs on the handler pool (http_offload).
  *   done    free the state; a temp file that was never published (client
  *           gone mid-upload, digest mismatch, error) is removed.
  *
@@ -107,6 +108,8 @@ static void small_body_begin(struct blob_req *r, struct err *e, int *rc);
 static void put_blob_end(struct blob_req *r);
 static void put_block_end(struct blob_req *r);
 static void put_block_list_end(struct blob_req *r);
+static void append_block_begin(struct blob_req *r, struct err *e, int *rc);
+static void append_block_end(struct blob_req *r);
 static void copy_blob_end(struct blob_req *r);
 static void get_block_list_end(struct blob_req *r);
 static void get_blob_end(struct blob_req *r);
@@ -152,6 +155,8 @@ static const struct op_info ops[BLOB_OP_COUNT] = {
                             put_block_end },
     [BLOB_OP_PUT_BLOCK_LIST] = { "PutBlockList", 'o', "cw", true, 0,
                                  xml_body_begin, put_block_list_end },
+    [BLOB_OP_APPEND_BLOCK] = { "AppendBlock", 'o', "aw", true, 0,
+                               append_block_begin, append_block_end },
     [BLOB_OP_GET_BLOCK_LIST] = { "GetBlockList", 'o', "r", true,
                                  BLOB_ACCESS_BLOB, NULL, get_block_list_end },
     [BLOB_OP_GET_BLOB] = { "GetBlob", 'o', "r", true, BLOB_ACCESS_BLOB, NULL,
@@ -598,9 +603,14 @@ static int route_blob(struct http_req *req, const char *m, const char *comp,
         if (!put)
             return unsupported_verb(e, m);
         *op = BLOB_OP_BLOB_LEASE;
+    } else if (is(comp, "appendblock")) {
+        if (!put)
+            return unsupported_verb(e, m);
+        if (http_header(req, "x-ms-copy-source"))
+            return not_implemented(e, "append block from url");
+        *op = BLOB_OP_APPEND_BLOCK;
     } else if (is(comp, "copy") || is(comp, "tier") || is(comp, "snapshot") ||
-               is(comp, "tags") || is(comp, "appendblock") ||
-               is(comp, "page") || is(comp, "pagelist") ||
+               is(comp, "tags") || is(comp, "page") || is(comp, "pagelist") ||
                is(comp, "undelete") || is(comp, "expiry") ||
                is(comp, "immutabilityPolicies") || is(comp, "legalhold") ||
                is(comp, "query")) {
@@ -862,11 +872,18 @@ static void put_blob_begin(struct blob_req *r, struct err *e, int *rc)
         *rc = -ERR_INVALID;
         return;
     }
-    if (!str_ieq(bt, "BlockBlob")) {
-        if (str_ieq(bt, "PageBlob") || str_ieq(bt, "AppendBlob"))
-            *rc = not_implemented(e, "page and append blobs");
-        else
-            *rc = bad_header(e, "x-ms-blob-type", bt);
+    if (str_ieq(bt, "PageBlob")) {
+        *rc = not_implemented(e, "page blobs");
+        return;
+    }
+    if (!str_ieq(bt, "BlockBlob") && !str_ieq(bt, "AppendBlob")) {
+        *rc = bad_header(e, "x-ms-blob-type", bt);
+        return;
+    }
+    if (str_ieq(bt, "AppendBlob") && req->has_length && req->length != 0) {
+        /* an append blob is created empty; Append Block adds the bytes */
+        *rc =
+            bad_header(e, "Content-Length", http_header(req, "Content-Length"));
         return;
     }
     if (cm && parse_md5("Content-MD5", cm, md5, e) < 0) {
@@ -961,6 +978,7 @@ static void put_blob_end(struct blob_req *r)
     struct put_state *ps = r->put;
     struct err *e;
     const char *cm = http_header(req, "Content-MD5");
+    bool append = is(http_header(req, "x-ms-blob-type"), "AppendBlob");
     unsigned char want[CRYPTO_MD5_LEN];
     int rc;
 
@@ -991,8 +1009,12 @@ static void put_blob_end(struct blob_req *r)
         rc = blob_api_parse_meta(r, &ps->meta, e);
     if (rc < 0)
         goto out;
-    /* The blob's MD5 header wins the check when both are sent. */
-    if (ps->c.has_md5 || cm) {
+    /*
+     * The blob's MD5 header wins the check when both are sent. An append
+     * blob's (it has no bytes yet) is only a property to store, and it
+     * gets no digest of its own.
+     */
+    if (!append && (ps->c.has_md5 || cm)) {
         if (ps->c.has_md5)
             memcpy(want, ps->c.md5, sizeof(want));
         else
@@ -1005,7 +1027,7 @@ static void put_blob_end(struct blob_req *r)
             goto out;
         }
     }
-    if (!ps->c.has_md5) {
+    if (!ps->c.has_md5 && !append) {
         memcpy(ps->c.md5, ps->md5, sizeof(ps->md5));
         ps->c.has_md5 = true;
     }
@@ -1014,6 +1036,7 @@ static void put_blob_end(struct blob_req *r)
     rc = upload_publish(r, e);
     if (rc < 0)
         goto out;
+    ps->put.type = append ? BLOB_TYPE_APPEND : BLOB_TYPE_BLOCK;
     ps->put.file = r->file;
     ps->put.size = r->written;
     ps->put.data = r->file ? NULL : req->body.data;
@@ -1056,41 +1079,91 @@ static int block_id_param(struct blob_req *r, unsigned char id[64], size_t *len,
     return blob_names_block_id(v, strlen(v), id, len, e);
 }
 
+/*
+ * The transactional digest headers of a block upload (Put Block, Append
+ * Block): a Content-MD5 that parses, or an x-ms-content-crc64, not both.
+ * The upload digests MD5 when Content-MD5 is there, else CRC-64.
+ */
+static int digest_headers(struct blob_req *r, struct err *e)
+{
+    const char *cm = http_header(r->req, "Content-MD5");
+    unsigned char md5[CRYPTO_MD5_LEN];
+
+    if (cm && parse_md5("Content-MD5", cm, md5, e) < 0)
+        return -ERR_INVALID;
+    if (cm && http_header(r->req, "x-ms-content-crc64"))
+        return err_set(e, ERR_INVALID, "BothCrc64AndMd5HeaderPresent",
+                       "both x-ms-content-crc64 and content-md5 are "
+                       "present");
+    return 0;
+}
+
+/* The body is in: its digest against the one the client sent, if any. */
+static int digest_check(struct blob_req *r, struct err *e)
+{
+    const char *cm = http_header(r->req, "Content-MD5");
+    const char *crc = http_header(r->req, "x-ms-content-crc64");
+    unsigned char want[CRYPTO_MD5_LEN];
+
+    if (r->md5_on) {
+        parse_md5("Content-MD5", cm, want, e);
+        if (memcmp(want, r->md5, sizeof(want)) != 0)
+            return err_set(e, ERR_INVALID, "Md5Mismatch",
+                           "the md5 value specified in the request did not "
+                           "match with the md5 value calculated by the "
+                           "server");
+    } else if (crc) {
+        struct buf b = BUF_INIT;
+        uint64_t v = 0;
+
+        buf_init(&b, 16);
+        if (codec_base64_decode(&b, crc, strlen(crc)) < 0 || b.len != 8) {
+            buf_release(&b);
+            return bad_header(e, "x-ms-content-crc64", crc);
+        }
+        for (int i = 7; i >= 0; i--)
+            v = v << 8 | (unsigned char)b.data[i];
+        buf_release(&b);
+        if (v != r->crc64)
+            return err_set(e, ERR_INVALID, "Crc64Mismatch",
+                           "the crc64 value specified in the request did "
+                           "not match with the crc64 value calculated by "
+                           "the server");
+    }
+    return 0;
+}
+
+/* The digest in a block upload's reply: MD5 if the client sent one. */
+static void add_digest(struct blob_req *r)
+{
+    if (r->md5_on)
+        add_md5(r, "Content-MD5", r->md5);
+    else
+        add_crc64(r, r->crc64);
+}
+
 static void put_block_begin(struct blob_req *r, struct err *e, int *rc)
 {
     struct http_req *req = r->req;
-    unsigned char id[BLOB_BLOCK_ID_MAX], md5[CRYPTO_MD5_LEN];
-    const char *cm = http_header(req, "Content-MD5");
+    unsigned char id[BLOB_BLOCK_ID_MAX];
     const char *lid;
     size_t idlen;
 
     *rc = block_id_param(r, id, &idlen, e);
-    if (*rc < 0)
-        return;
-    if (cm && parse_md5("Content-MD5", cm, md5, e) < 0) {
-        *rc = -ERR_INVALID;
-        return;
-    }
-    if (cm && http_header(req, "x-ms-content-crc64")) {
-        *rc = err_set(e, ERR_INVALID, "BothCrc64AndMd5HeaderPresent",
-                      "both x-ms-content-crc64 and content-md5 are "
-                      "present");
-        return;
-    }
-    *rc = lease_id_header(r, &lid, e);
-    if (*rc < 0)
-        return;
-    *rc = upload_start(r, BLOB_BLOCK_MAX, cm != NULL, false, e);
+    if (*rc == 0)
+        *rc = digest_headers(r, e);
+    if (*rc == 0)
+        *rc = lease_id_header(r, &lid, e);
+    if (*rc == 0)
+        *rc = upload_start(r, BLOB_BLOCK_MAX,
+                           http_header(req, "Content-MD5") != NULL, false, e);
 }
 
 static void put_block_end(struct blob_req *r)
 {
     struct http_req *req = r->req;
     struct err e = ERR_INIT;
-    unsigned char id[BLOB_BLOCK_ID_MAX], md5[CRYPTO_MD5_LEN];
-    unsigned char want[CRYPTO_MD5_LEN];
-    const char *cm = http_header(req, "Content-MD5");
-    const char *crc = http_header(req, "x-ms-content-crc64");
+    unsigned char id[BLOB_BLOCK_ID_MAX];
     const char *lid = NULL;
     size_t idlen;
     int rc;
@@ -1100,56 +1173,107 @@ static void put_block_end(struct blob_req *r)
         rc = lease_id_header(r, &lid, &e);
     if (rc == 0)
         rc = upload_finish(r, &e);
-    if (rc < 0)
-        goto out;
-    if (r->md5_on) {
-        memcpy(md5, r->md5, sizeof(md5));
-        parse_md5("Content-MD5", cm, want, &e);
-        if (memcmp(want, md5, sizeof(md5)) != 0) {
-            rc = err_set(&e, ERR_INVALID, "Md5Mismatch",
-                         "the md5 value specified in the request did not "
-                         "match with the md5 value calculated by the "
-                         "server");
-            goto out;
-        }
-    } else if (crc) {
-        struct buf b = BUF_INIT;
-        uint64_t v = 0;
-
-        buf_init(&b, 16);
-        if (codec_base64_decode(&b, crc, strlen(crc)) < 0 || b.len != 8) {
-            buf_release(&b);
-            rc = bad_header(&e, "x-ms-content-crc64", crc);
-            goto out;
-        }
-        for (int i = 7; i >= 0; i--)
-            v = v << 8 | (unsigned char)b.data[i];
-        buf_release(&b);
-        if (v != r->crc64) {
-            rc = err_set(&e, ERR_INVALID, "Crc64Mismatch",
-                         "the crc64 value specified in the request did not "
-                         "match with the crc64 value calculated by the "
-                         "server");
-            goto out;
-        }
+    if (rc == 0)
+        rc = digest_check(r, &e);
+    if (rc == 0)
+        rc = upload_publish(r, &e);
+    if (rc == 0)
+        rc = blob_object_put_block(r->store, r->path.account, r->path.container,
+                                   r->path.blob, lid, id, idlen, r->file,
+                                   r->written, &e);
+    if (rc < 0) {
+        blob_api_reply_error(r, &e);
+        return;
     }
-    rc = upload_publish(r, &e);
-    if (rc < 0)
-        goto out;
-    rc = blob_object_put_block(r->store, r->path.account, r->path.container,
-                               r->path.blob, lid, id, idlen, r->file,
-                               r->written, &e);
-    if (rc < 0)
-        goto out;
-    if (r->md5_on)
-        add_md5(r, "Content-MD5", md5);
-    else
-        add_crc64(r, r->crc64);
+    add_digest(r);
     http_add_header(req, "x-ms-request-server-encrypted", "true");
     http_reply(req, 201, NULL, NULL);
-out:
-    if (rc < 0)
+}
+
+/* ---- Append Block -------------------------------------------------------- */
+
+/* The append conditions (x-ms-blob-condition-maxsize, -appendpos). */
+static int append_conditions(struct blob_req *r, struct blob_append *a,
+                             struct err *e)
+{
+    const char *ms = http_header(r->req, "x-ms-blob-condition-maxsize");
+    const char *ap = http_header(r->req, "x-ms-blob-condition-appendpos");
+
+    if (ms && parse_u64(ms, 0, INT64_MAX, &a->max_size) < 0)
+        return bad_header(e, "x-ms-blob-condition-maxsize", ms);
+    if (ap && parse_u64(ap, 0, INT64_MAX, &a->append_pos) < 0)
+        return bad_header(e, "x-ms-blob-condition-appendpos", ap);
+    a->has_max_size = ms != NULL;
+    a->has_append_pos = ap != NULL;
+    return 0;
+}
+
+/*
+ * Append Block: the body streams to a temp file (digested like Put Block's),
+ * then blob_object_append puts it at the end of the blob. Checks that need
+ * no lookup run before the body is read.
+ */
+static void append_block_begin(struct blob_req *r, struct err *e, int *rc)
+{
+    struct http_req *req = r->req;
+    struct blob_append a;
+    struct blob_cond cond;
+    struct blob_wcond wc;
+
+    memset(&a, 0, sizeof(a));
+    *rc = digest_headers(r, e);
+    if (*rc == 0)
+        *rc = parse_wcond(r, &cond, &wc, e);
+    if (*rc == 0)
+        *rc = append_conditions(r, &a, e);
+    if (*rc == 0 && req->has_length && req->length == 0)
+        *rc = bad_header(e, "Content-Length", "0");
+    if (*rc == 0)
+        *rc = upload_start(r, BLOB_APPEND_MAX,
+                           http_header(req, "Content-MD5") != NULL, false, e);
+}
+
+static void append_block_end(struct blob_req *r)
+{
+    struct http_req *req = r->req;
+    struct err e = ERR_INIT;
+    struct blob_append a;
+    struct blob_cond cond;
+    struct blob_wcond wc;
+    struct blob_props out;
+    uint64_t offset = 0;
+    char num[24];
+    int rc;
+
+    memset(&a, 0, sizeof(a));
+    memset(&out, 0, sizeof(out));
+    rc = parse_wcond(r, &cond, &wc, &e);
+    if (rc == 0)
+        rc = append_conditions(r, &a, &e);
+    if (rc == 0)
+        rc = upload_finish(r, &e);
+    if (rc == 0)
+        rc = digest_check(r, &e);
+    if (rc == 0) {
+        a.src = r->fd;
+        a.len = r->written;
+        rc = blob_object_append(r->store, r->path.account, r->path.container,
+                                r->path.blob, &wc, &a, &offset, &out, &e);
+    }
+    if (rc < 0) {
+        blob_props_release(&out);
         blob_api_reply_error(r, &e);
+        return;
+    }
+    blob_api_add_etag(r, out.etag, out.mtime_ms);
+    add_digest(r);
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)offset);
+    http_add_header(req, "x-ms-blob-append-offset", num);
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)out.append_blocks);
+    http_add_header(req, "x-ms-blob-committed-block-count", num);
+    http_add_header(req, "x-ms-request-server-encrypted", "true");
+    blob_props_release(&out);
+    http_reply(req, 201, NULL, NULL);
 }
 
 static void xml_body_begin(struct blob_req *r, struct err *e, int *rc)
@@ -1334,6 +1458,8 @@ static void copy_blob_end(struct blob_req *r)
     ci.time_ms = timefmt_now_ms();
     ci.len = sp.size;
     memset(&put, 0, sizeof(put));
+    put.type = sp.type;
+    put.append_blocks = sp.append_blocks;
     put.file = file;
     put.size = sp.size;
     put.data = data.data;
@@ -1397,7 +1523,13 @@ static void add_blob_headers(struct blob_req *r, const struct blob_props *p,
     blob_api_add_etag(r, p->etag, p->mtime_ms);
     blob_api_add_time(r, "x-ms-creation-time", p->ctime_ms);
     blob_api_add_meta(r, p->meta);
-    http_add_header(req, "x-ms-blob-type", "BlockBlob");
+    http_add_header(req, "x-ms-blob-type", blob_type_str(p->type));
+    if (p->type == BLOB_TYPE_APPEND) {
+        char n[24];
+
+        snprintf(n, sizeof(n), "%llu", (unsigned long long)p->append_blocks);
+        http_add_header(req, "x-ms-blob-committed-block-count", n);
+    }
     blob_api_add_lease(r, &p->lease, now);
     http_add_header(req, "x-ms-server-encrypted", "true");
     http_add_header(req, "Accept-Ranges", "bytes");

@@ -13,7 +13,10 @@
  * maps blobs and blocks to file ids; a published file that no row
  * references is garbage. Files never change once published: a new version
  * of a blob is a new file, so a reader holding the old one (an open fd)
- * keeps reading the old bytes even after it is unlinked.
+ * keeps reading the old bytes even after it is unlinked. The one exception
+ * is an append blob's file, which grows: Append Block writes past the
+ * committed size (blob_files_open_append) and never touches a byte before
+ * it, and readers only read up to the size their lookup saw.
  *
  * Life of a file:
  *
@@ -192,7 +195,7 @@ int blob_files_create(struct blob_files *f, uint64_t *id_out, int *fd_out,
         int fd;
 
         tmp_name(id, name);
-        fd = openat(f->root_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+        fd = openat(f->root_fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
                     0600);
         if (fd >= 0) {
             *id_out = id;
@@ -267,6 +270,37 @@ int blob_files_open_read(struct blob_files *f, uint64_t id, int *fd_out,
         return err_sys(err, "open '%s/%s'", f->root, name);
     }
     *fd_out = fd;
+    return 0;
+}
+
+int blob_files_open_append(struct blob_files *f, uint64_t id, uint64_t off,
+                           int *fd_out, struct err *err)
+{
+    char name[32];
+    int fd;
+
+    pub_name(id, name);
+    fd = openat(f->root_fd, name, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return err_set(err, ERR_NOTFOUND, "InternalError",
+                           "blob file '%s' is missing", name);
+        return err_sys(err, "open '%s/%s'", f->root, name);
+    }
+    if (ftruncate(fd, (off_t)off) < 0 || lseek(fd, (off_t)off, SEEK_SET) < 0) {
+        int rc = err_sys(err, "prepare '%s/%s' for an append", f->root, name);
+
+        close(fd);
+        return rc;
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+int blob_files_sync(struct blob_files *f, int fd, struct err *err)
+{
+    if (f->sync && fdatasync(fd) < 0)
+        return err_sys(err, "fsync an appended blob file");
     return 0;
 }
 

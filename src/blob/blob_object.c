@@ -37,6 +37,7 @@
  */
 #include "blob/blobint.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +112,21 @@ void blob_object_from_row(sqlite3_stmt *st, int col, struct blob_props *out)
     out->copy.source = db_col_strdup(st, col + 20);
     out->copy.time_ms = sqlite3_column_int64(st, col + 21);
     out->copy.len = (uint64_t)sqlite3_column_int64(st, col + 22);
+    out->type = sqlite3_column_int(st, col + 23) == BLOB_TYPE_APPEND
+                    ? BLOB_TYPE_APPEND
+                    : BLOB_TYPE_BLOCK;
+    out->append_blocks = (uint64_t)sqlite3_column_int64(st, col + 24);
+}
+
+const char *blob_type_str(enum blob_type t)
+{
+    return t == BLOB_TYPE_APPEND ? "AppendBlob" : "BlockBlob";
+}
+
+static int invalid_blob_type(struct err *err)
+{
+    return err_set(err, ERR_CONFLICT, "InvalidBlobType",
+                   "the blob type is invalid for this operation");
 }
 
 static int blob_not_found(struct err *err)
@@ -285,6 +301,8 @@ static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
  * named by v keep defaults (insert) or their values (update: lease).
  */
 struct version {
+    enum blob_type type;
+    uint64_t append_blocks;
     uint64_t file, size, etag;
     const void *data; /* inline bytes, or NULL */
     const struct blob_content *content;
@@ -306,18 +324,21 @@ static int write_version(struct db *db, int64_t cid, const char *name,
         st = db_stmt(db, "UPDATE blob_blobs SET committed=1, file=?, size=?,"
                          " etag=?, ctime=?, mtime=?, ctype=?, cenc=?, "
                          "clang=?, cctl=?, cdisp=?, md5=?, meta=?, "
-                         "copy_id=?, copy_src=?, copy_time=?, copy_len=? "
-                         "WHERE id=?");
-        sqlite3_bind_int64(st, 17, cur->id);
+                         "copy_id=?, copy_src=?, copy_time=?, copy_len=?, "
+                         "type=?, blocks=? WHERE id=?");
+        sqlite3_bind_int64(st, 19, cur->id);
     } else {
         st = db_stmt(db, "INSERT INTO blob_blobs(committed, file, size, etag,"
                          " ctime, mtime, ctype, cenc, clang, cctl, cdisp, "
                          "md5, meta, copy_id, copy_src, copy_time, copy_len, "
-                         "container_id, name) VALUES(1, ?, ?, ?, ?, ?, ?, ?,"
-                         " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-        sqlite3_bind_int64(st, 17, cid);
-        sqlite3_bind_text(st, 18, name, -1, SQLITE_STATIC);
+                         "type, blocks, container_id, name) VALUES(1, ?, ?, "
+                         "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                         "?)");
+        sqlite3_bind_int64(st, 19, cid);
+        sqlite3_bind_text(st, 20, name, -1, SQLITE_STATIC);
     }
+    sqlite3_bind_int(st, 17, (int)v->type);
+    sqlite3_bind_int64(st, 18, (int64_t)v->append_blocks);
     sqlite3_bind_int64(st, 1, (int64_t)v->file);
     sqlite3_bind_int64(st, 2, (int64_t)v->size);
     sqlite3_bind_int64(st, 3, (int64_t)v->etag);
@@ -368,6 +389,8 @@ static void fill_out(struct blob_props *out, int64_t id,
     memset(out, 0, sizeof(*out));
     out->id = id;
     out->committed = true;
+    out->type = v->type;
+    out->append_blocks = v->append_blocks;
     out->file = v->file;
     out->size = v->size;
     out->etag = v->etag;
@@ -420,6 +443,8 @@ static int put_fn(struct blob_store *bs, struct blob_txn *t, struct err *err)
             goto out;
     }
     memset(&v, 0, sizeof(v));
+    v.type = x->p->type;
+    v.append_blocks = x->p->append_blocks;
     v.file = x->p->file;
     v.size = x->p->size;
     v.data = x->p->file ? NULL : x->p->data;
@@ -472,6 +497,216 @@ void blob_object_put_submit(struct blob_store *bs, struct blob_put_call *x,
     blob_store_submit(bs, &x->t, err);
 }
 
+/* ---- Append Block -------------------------------------------------------- */
+
+/*
+ * Append Block runs in three steps, like Put Block List, so that no byte is
+ * written under the db lock: look the blob up and check everything (lock
+ * held); write the bytes past the blob's committed size and make them
+ * durable (no lock); commit the new size in a transaction that first
+ * verifies the blob is still the version it looked at (same row, etag and
+ * file). The blob's append lock (blob_store_append_lock) is held across
+ * the three, so appends to one blob cannot interleave; any other writer
+ * (Put Blob, Delete, Set Metadata...) that changed the blob in between
+ * makes the commit stale, and the append starts over against the new
+ * version. Bytes written by a stale attempt sit past the committed size
+ * (the next append cuts them) or in a file that was dropped.
+ */
+struct append_txn {
+    struct blob_txn t;
+    const char *account, *container, *name;
+    int64_t blob_id;
+    uint64_t etag, file, size, len;
+    bool stale;
+    struct blob_props *out;
+};
+
+/* Step 1 (lock held): every check; *cur is the version to append to. */
+static int append_check(struct blob_store *bs, const char *account,
+                        const char *container, const char *name,
+                        const struct blob_wcond *wc,
+                        const struct blob_append *a, int64_t now,
+                        struct blob_props *cur, struct err *err)
+{
+    int64_t cid;
+    bool found;
+    int rc;
+
+    memset(cur, 0, sizeof(*cur));
+    rc = load(bs, account, container, name, &cid, &found, cur, err);
+    if (rc < 0)
+        return rc;
+    if (!found || !cur->committed)
+        rc = blob_not_found(err);
+    else if (cur->type != BLOB_TYPE_APPEND)
+        rc = invalid_blob_type(err);
+    if (rc == 0)
+        rc = blob_cond_eval(wc ? wc->cond : NULL, false, true, cur->etag,
+                            cur->mtime_ms, err);
+    if (rc == 0)
+        rc = blob_lease_check(&cur->lease, wc ? wc->lease_id : NULL, true,
+                              false, now, err);
+    if (rc == 0 && a->has_max_size &&
+        (cur->size > a->max_size || a->len > a->max_size - cur->size))
+        rc = err_set(err, ERR_PRECONDITION, "MaxBlobSizeConditionNotMet",
+                     "the max blob size condition specified was not met");
+    if (rc == 0 && a->has_append_pos && a->append_pos != cur->size)
+        rc = err_set(err, ERR_PRECONDITION, "AppendPositionConditionNotMet",
+                     "the append position condition specified was not met");
+    if (rc == 0 && cur->append_blocks >= BLOB_APPEND_BLOCKS)
+        rc = err_set(err, ERR_CONFLICT, "BlockCountExceedsLimit",
+                     "the committed block count cannot exceed the maximum "
+                     "limit of %d blocks",
+                     BLOB_APPEND_BLOCKS);
+    if (rc < 0)
+        blob_props_release(cur);
+    return rc;
+}
+
+/*
+ * Step 2 (no lock): the bytes of a after cur's. A blob with no file yet
+ * gets a new published file (*new_file); otherwise its file is cut back to
+ * the committed size and extended.
+ */
+static int append_write(struct blob_files *f, const struct blob_props *cur,
+                        const struct blob_append *a, uint64_t *new_file,
+                        struct err *err)
+{
+    int fd;
+    int rc;
+
+    *new_file = 0;
+    if (!cur->file && cur->size > 0) /* inline bytes: never an append blob */
+        return err_set(err, ERR_INTERNAL, "InternalError",
+                       "an append blob's bytes are not in a file");
+    if (!cur->file) {
+        uint64_t id;
+
+        rc = blob_files_create(f, &id, &fd, err);
+        if (rc < 0)
+            return rc;
+        rc = blob_files_copy(fd, a->src, 0, a->len, err);
+        if (rc < 0) {
+            blob_files_discard(f, id, fd);
+            return rc;
+        }
+        rc = blob_files_publish(f, id, fd, err);
+        if (rc < 0) {
+            blob_files_discard(f, id, -1);
+            return rc;
+        }
+        *new_file = id;
+        return 0;
+    }
+    rc = blob_files_open_append(f, cur->file, cur->size, &fd, err);
+    if (rc < 0)
+        return rc;
+    rc = blob_files_copy(fd, a->src, 0, a->len, err);
+    if (rc == 0)
+        rc = blob_files_sync(f, fd, err);
+    close(fd);
+    return rc;
+}
+
+/* Step 3 (in the transaction): still the same version? Then commit. */
+static int append_fn(struct blob_store *bs, struct blob_txn *t, struct err *err)
+{
+    struct append_txn *x = (struct append_txn *)t;
+    struct db *db = blob_store_db(bs);
+    struct blob_props cur;
+    sqlite3_stmt *st;
+    uint64_t file = t->new_file ? t->new_file : x->file;
+    uint64_t etag;
+    int64_t cid;
+    bool found;
+    int rc;
+
+    memset(&cur, 0, sizeof(cur));
+    rc = load(bs, x->account, x->container, x->name, &cid, &found, &cur, err);
+    if (rc < 0)
+        return rc;
+    if (!found || !cur.committed || cur.id != x->blob_id ||
+        cur.etag != x->etag || cur.file != x->file) {
+        x->stale = true;
+        rc = err_set(err, ERR_CONFLICT, "OperationConflict",
+                     "the blob changed while a block was appended");
+        goto out;
+    }
+    etag = blob_store_etag(bs);
+    st = db_stmt(db, "UPDATE blob_blobs SET file=?, size=?, etag=?, mtime=?, "
+                     "blocks=blocks+1 WHERE id=?");
+    sqlite3_bind_int64(st, 1, (int64_t)file);
+    sqlite3_bind_int64(st, 2, (int64_t)(x->size + x->len));
+    sqlite3_bind_int64(st, 3, (int64_t)etag);
+    sqlite3_bind_int64(st, 4, t->now_ms);
+    sqlite3_bind_int64(st, 5, cur.id);
+    rc = db_step_done(db, st, err);
+    if (rc == 0 && x->out) {
+        *x->out = cur;
+        memset(&cur, 0, sizeof(cur)); /* x->out owns the strings now */
+        x->out->file = file;
+        x->out->size = x->size + x->len;
+        x->out->etag = etag;
+        x->out->mtime_ms = t->now_ms;
+        x->out->append_blocks++;
+    }
+out:
+    blob_props_release(&cur);
+    return rc;
+}
+
+int blob_object_append(struct blob_store *bs, const char *account,
+                       const char *container, const char *name,
+                       const struct blob_wcond *wc, const struct blob_append *a,
+                       uint64_t *offset_out, struct blob_props *out,
+                       struct err *err)
+{
+    struct db *db = blob_store_db(bs);
+    pthread_mutex_t *mu = blob_store_append_lock(bs, account, container, name);
+    int rc = -ERR_CONFLICT;
+
+    pthread_mutex_lock(mu);
+    for (int attempt = 0; attempt < COMMIT_RETRIES; attempt++) {
+        struct append_txn x;
+        struct blob_props cur;
+        struct err e = ERR_INIT;
+
+        db_lock(db);
+        rc = append_check(bs, account, container, name, wc, a, timefmt_now_ms(),
+                          &cur, err);
+        db_unlock(db);
+        if (rc < 0)
+            break;
+        memset(&x, 0, sizeof(x));
+        x.t.fn = append_fn;
+        x.account = account;
+        x.container = container;
+        x.name = name;
+        x.blob_id = cur.id;
+        x.etag = cur.etag;
+        x.file = cur.file;
+        x.size = cur.size;
+        x.len = a->len;
+        x.out = out;
+        rc = append_write(blob_store_files(bs), &cur, a, &x.t.new_file, &e);
+        blob_props_release(&cur);
+        if (rc == 0)
+            rc = blob_store_run(bs, &x.t, &e);
+        if (rc == 0)
+            *offset_out = x.size;
+        if (rc == 0 || !x.stale) {
+            if (rc < 0 && err)
+                *err = e;
+            break;
+        }
+        log_debug("append raced a writer; retrying attempt=%d", attempt);
+        rc = err_set(err, ERR_CONFLICT, "OperationConflict",
+                     "the blob kept changing while a block was appended");
+    }
+    pthread_mutex_unlock(mu);
+    return rc;
+}
+
 /* ---- Put Block ----------------------------------------------------------- */
 
 struct block_txn {
@@ -498,7 +733,9 @@ static int block_fn(struct blob_store *bs, struct blob_txn *t, struct err *err)
     rc = load(bs, x->account, x->container, x->name, &cid, &found, &cur, err);
     if (rc < 0)
         return rc;
-    if (found && cur.committed) {
+    if (found && cur.committed && cur.type != BLOB_TYPE_BLOCK) {
+        rc = invalid_blob_type(err);
+    } else if (found && cur.committed) {
         rc = blob_lease_check(&cur.lease, x->lease_id, true, false, t->now_ms,
                               err);
     } else if (x->lease_id) {
@@ -859,6 +1096,10 @@ static int commit_fn(struct blob_store *bs, struct blob_txn *t, struct err *err)
     rc = load(bs, x->account, x->container, x->name, &cid, &found, &cur, err);
     if (rc < 0)
         return rc;
+    if (found && cur.committed && cur.type != BLOB_TYPE_BLOCK) {
+        rc = invalid_blob_type(err);
+        goto out;
+    }
     rc = check_new_version(x->wc, found, &cur, x->create_only, t->now_ms, err);
     if (rc < 0)
         goto out;
@@ -1034,6 +1275,11 @@ int blob_object_block_list(struct blob_store *bs, const char *account,
         goto out;
     if (!found) {
         rc = blob_not_found(err);
+        goto out;
+    }
+    if (props_out->committed && props_out->type != BLOB_TYPE_BLOCK) {
+        blob_props_release(props_out);
+        rc = invalid_blob_type(err);
         goto out;
     }
     if (committed && props_out->committed) {

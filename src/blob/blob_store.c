@@ -13,7 +13,8 @@
  *   blob_containers  id, account, name, etag, times, access, meta, lease
  *   blob_policies    stored access policies of a container (<= 5)
  *   blob_blobs       id, container_id, name, committed, file, size, etag,
- *                    times, content settings, md5, meta, lease, copy info
+ *                    times, content settings, md5, meta, lease, copy info,
+ *                    type (0 block, 1 append), blocks (appended so far)
  *   blob_blocks      uncommitted blocks: (blob_id, block_id) -> file, size
  *   blob_data        the bytes of small blobs, by blob id (see below)
  *   blob_committed   the committed block list: (blob_id, seq) -> block id,
@@ -36,9 +37,11 @@
  * and copies nothing.
  *
  * Invariants: every file id in blob_blobs.file or blob_blocks.file is a
- * published file; a file is referenced by at most one row; files are
- * immutable. Readers look a row up and open its file in one critical
- * section (db lock), and writers unlink dropped files only after their
+ * published file; a file is referenced by at most one row; the bytes of a
+ * file below the size its row gives are immutable (an append blob's file
+ * grows past that size before the commit that moves it). Readers look a
+ * row up and open its file in one critical section (db lock) and read up
+ * to the size they saw, and writers unlink dropped files only after their
  * commit, so a reader always gets a whole version, old or new.
  *
  * Durability: bytes are fsync'd and published (blob_files.c) before the
@@ -155,6 +158,10 @@ static const struct db_migration migrations[] = {
          " block_id BLOB NOT NULL,"
          " size INTEGER NOT NULL,"
          " PRIMARY KEY(blob_id, seq)) WITHOUT ROWID;" },
+    /* append blobs: the blob type, and the blocks appended */
+    { 2, "ALTER TABLE blob_blobs ADD COLUMN type INTEGER NOT NULL DEFAULT 0;"
+         "ALTER TABLE blob_blobs ADD COLUMN blocks INTEGER NOT NULL "
+         "DEFAULT 0;" },
 };
 
 struct blob_store {
@@ -175,7 +182,26 @@ struct blob_store {
     bool stopping;
     uint64_t *reap; /* files to unlink (sw_mu) */
     size_t nreap, areap;
+
+    /* Append Block: one of these per blob name hash, held from the lookup
+     * to the commit (blob_object_append) */
+    pthread_mutex_t append_mu[BLOB_APPEND_STRIPES];
 };
+
+pthread_mutex_t *blob_store_append_lock(struct blob_store *bs,
+                                        const char *account,
+                                        const char *container, const char *name)
+{
+    const char *parts[3] = { account, container, name };
+    uint32_t h = 2166136261u; /* FNV-1a */
+
+    for (int i = 0; i < 3; i++) {
+        for (const char *p = parts[i]; *p; p++)
+            h = (h ^ (unsigned char)*p) * 16777619u;
+        h = (h ^ '/') * 16777619u;
+    }
+    return &bs->append_mu[h % BLOB_APPEND_STRIPES];
+}
 
 struct db *blob_store_db(struct blob_store *bs)
 {
@@ -290,8 +316,8 @@ static void txn_finish(struct blob_txn *t, int rc)
 
 static void submitted_done(struct dbgroup_op *op, int rc)
 {
-    struct blob_txn *t = (struct blob_txn *)((char *)op -
-                                             offsetof(struct blob_txn, op));
+    struct blob_txn *t =
+        (struct blob_txn *)((char *)op - offsetof(struct blob_txn, op));
 
     txn_finish(t, rc);
     t->done(t, rc);
@@ -516,6 +542,8 @@ int blob_store_open(const struct config *cfg, struct db *db,
     bs->group = dbgroup_new(db, "blob");
     pthread_mutex_init(&bs->sw_mu, NULL);
     pthread_cond_init(&bs->sw_cv, NULL);
+    for (int i = 0; i < BLOB_APPEND_STRIPES; i++)
+        pthread_mutex_init(&bs->append_mu[i], NULL);
     bs->files.root_fd = -1;
 
     rc = db_migrate(db, "blob", migrations, ARRAY_SIZE(migrations), err);
@@ -558,6 +586,8 @@ void blob_store_close(struct blob_store *bs)
     blob_files_close(&bs->files);
     pthread_cond_destroy(&bs->sw_cv);
     pthread_mutex_destroy(&bs->sw_mu);
+    for (int i = 0; i < BLOB_APPEND_STRIPES; i++)
+        pthread_mutex_destroy(&bs->append_mu[i]);
     dbgroup_free(bs->group);
     free(bs);
 }

@@ -1,6 +1,7 @@
 #ifndef SHOAL_BLOBINT_H
 #define SHOAL_BLOBINT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -49,7 +50,9 @@ struct db;
 #define BLOB_PUT_MAX         (5000ull << 20) /* Put Blob body */
 #define BLOB_BLOCK_MAX       (4000ull << 20) /* Put Block body */
 #define BLOB_RANGE_MD5_MAX   (4u << 20)      /* x-ms-range-get-content-md5 */
-#define BLOB_INLINE_MAX      (64u << 10) /* Put Blob bodies kept in SQLite */
+#define BLOB_INLINE_MAX      (64u << 10)    /* Put Blob bodies kept in SQLite */
+#define BLOB_APPEND_MAX      (100ull << 20) /* Append Block body */
+#define BLOB_APPEND_BLOCKS   50000          /* blocks of an append blob */
 
 /* ---- names (blob_names.c) ------------------------------------------------ */
 
@@ -308,7 +311,8 @@ int blob_files_open(struct blob_files *f, const char *data_dir, bool sync,
 void blob_files_close(struct blob_files *f);
 /* A fresh file id (random, never 0). */
 uint64_t blob_files_new_id(void);
-/* Create DATA/blobs/tmp/<id> for writing; *id_out is its id. */
+/* Create DATA/blobs/tmp/<id> (read-write: Append Block copies out of
+ * its temp file); *id_out is its id. */
 int blob_files_create(struct blob_files *f, uint64_t *id_out, int *fd_out,
                       struct err *err);
 /*
@@ -323,6 +327,15 @@ void blob_files_discard(struct blob_files *f, uint64_t id, int fd);
 /* Open a published file for reading. -ERR_NOTFOUND if it is gone. */
 int blob_files_open_read(struct blob_files *f, uint64_t id, int *fd_out,
                          struct err *err);
+/*
+ * Open a published append blob file for writing at off: bytes past off
+ * (left by an append that never committed) are cut first. -ERR_NOTFOUND
+ * if it is gone.
+ */
+int blob_files_open_append(struct blob_files *f, uint64_t id, uint64_t off,
+                           int *fd_out, struct err *err);
+/* fdatasync fd when sync is on (the bytes an append added). */
+int blob_files_sync(struct blob_files *f, int fd, struct err *err);
 /* Remove a published file (after the commit that dropped it). */
 void blob_files_unlink(struct blob_files *f, uint64_t id);
 /* Write all of data[0..len) to fd. */
@@ -425,6 +438,15 @@ uint64_t blob_store_etag(struct blob_store *bs);
  */
 int blob_store_save_lease(struct blob_store *bs, const char *sql, int64_t id,
                           const struct blob_lease *l, struct err *err);
+/*
+ * The lock that serialises Append Block on one blob (by name: a striped
+ * table of BLOB_APPEND_STRIPES mutexes, so unrelated blobs rarely share).
+ */
+#define BLOB_APPEND_STRIPES 64
+pthread_mutex_t *blob_store_append_lock(struct blob_store *bs,
+                                        const char *account,
+                                        const char *container,
+                                        const char *name);
 /* Drop uncommitted blocks older than the TTL now (what the sweeper does). */
 int blob_store_expire(struct blob_store *bs, struct err *err);
 
@@ -512,10 +534,20 @@ struct blob_copy_info {
     uint64_t len;
 };
 
+enum blob_type {
+    BLOB_TYPE_BLOCK = 0,
+    BLOB_TYPE_APPEND = 1,
+};
+
+/* "BlockBlob" or "AppendBlob" (x-ms-blob-type, BlobType). */
+const char *blob_type_str(enum blob_type t);
+
 struct blob_props {
     int64_t id;
     bool committed;
-    uint64_t file; /* 0: inline bytes (blob_data), or none if size 0 */
+    enum blob_type type;
+    uint64_t append_blocks; /* append blobs: blocks appended */
+    uint64_t file;          /* 0: inline bytes (blob_data), or none if size 0 */
     uint64_t size;
     uint64_t etag;
     int64_t ctime_ms, mtime_ms;
@@ -543,7 +575,9 @@ int blob_object_get(struct blob_store *bs, const char *account,
 
 /* A new version of a blob (Put Blob, Copy Blob). */
 struct blob_put {
-    uint64_t file; /* published; 0 for an empty or inline blob */
+    enum blob_type type;    /* an append blob starts empty (or is a copy) */
+    uint64_t append_blocks; /* a copy of an append blob: the source's */
+    uint64_t file;          /* published; 0 for an empty or inline blob */
     uint64_t size;
     const void *data; /* inline bytes (file 0, size <= BLOB_INLINE_MAX) */
     const struct blob_content *content;
@@ -602,6 +636,34 @@ int blob_object_commit_blocks(struct blob_store *bs, const char *account,
                               const struct blob_content *content,
                               const char *meta, bool create_only,
                               struct blob_props *out, struct err *err);
+
+/*
+ * Append Block: the body (len > 0 bytes of src from offset 0) goes at the
+ * end of a committed append blob. Checks, in order: 404, 409
+ * InvalidBlobType (not an append blob), conditions and lease (412), 412
+ * MaxBlobSizeConditionNotMet (max_size given and size + len above it),
+ * 412 AppendPositionConditionNotMet (append_pos given and not the size),
+ * 409 BlockCountExceedsLimit (BLOB_APPEND_BLOCKS). *offset_out is where
+ * the block went; out the properties after it.
+ *
+ * The bytes are written to the blob's file past its committed size and
+ * made durable before the commit that moves the size, so readers (which
+ * read [0, size) of the file they opened) never see them early, and a
+ * crash leaves at most ignored bytes past the end. Appends to one blob
+ * are serialised; see blob_object.c.
+ */
+struct blob_append {
+    int src;
+    uint64_t len;
+    bool has_max_size, has_append_pos;
+    uint64_t max_size, append_pos;
+};
+
+int blob_object_append(struct blob_store *bs, const char *account,
+                       const char *container, const char *name,
+                       const struct blob_wcond *wc, const struct blob_append *a,
+                       uint64_t *offset_out, struct blob_props *out,
+                       struct err *err);
 
 struct blob_block_info {
     unsigned char id[BLOB_BLOCK_ID_MAX];
@@ -702,8 +764,9 @@ int blob_container_find(struct blob_store *bs, const char *account,
 #define BLOB_PROPS_COLS                                                   \
     "id, committed, file, size, etag, ctime, mtime, ctype, cenc, clang, " \
     "cctl, cdisp, md5, meta, lease_state, lease_id, lease_duration, "     \
-    "lease_expiry, lease_break, copy_id, copy_src, copy_time, copy_len"
-#define BLOB_PROPS_NCOLS 23
+    "lease_expiry, lease_break, copy_id, copy_src, copy_time, copy_len, " \
+    "type, blocks"
+#define BLOB_PROPS_NCOLS 25
 void blob_object_from_row(struct sqlite3_stmt *st, int col,
                           struct blob_props *out);
 
@@ -734,6 +797,7 @@ enum blob_op {
     BLOB_OP_COPY_BLOB,
     BLOB_OP_PUT_BLOCK,
     BLOB_OP_PUT_BLOCK_LIST,
+    BLOB_OP_APPEND_BLOCK,
     BLOB_OP_GET_BLOCK_LIST,
     BLOB_OP_GET_BLOB,
     BLOB_OP_SET_BLOB_PROPS,

@@ -545,8 +545,10 @@ static void render_blob(struct buf *b, const struct blob_list_item *it,
     buf_adds(b, "</Content-MD5>");
     xml_elem(b, "Cache-Control", p->content.cache_control);
     xml_elem(b, "Content-Disposition", p->content.disposition);
-    buf_adds(b, "<BlobType>BlockBlob</BlobType>");
-    if (p->committed)
+    buf_adds(b, "<BlobType>");
+    buf_adds(b, blob_type_str(p->type));
+    buf_adds(b, "</BlobType>");
+    if (p->committed && p->type == BLOB_TYPE_BLOCK)
         buf_adds(b, "<AccessTier>Hot</AccessTier>"
                     "<AccessTierInferred>true</AccessTierInferred>");
     render_lease(b, &p->lease, now);

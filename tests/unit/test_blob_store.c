@@ -3,8 +3,9 @@
  * data directory (under tests/tmp): containers, Put Blob, blocks and
  * block lists (with committed-block reuse), listing with delimiters and
  * markers, concurrent writers through the group commit, crash recovery
- * (orphan files collected, referenced files kept) and expiry of
- * uncommitted blocks.
+ * (orphan files collected, referenced files kept), expiry of
+ * uncommitted blocks, and append blobs (conditions, types, bytes past the
+ * committed size).
  */
 #include "unit.h"
 
@@ -792,6 +793,150 @@ static void test_container_delete(void **state)
     assert_null(read_blob(f, "c8", "x"));
 }
 
+/* Append Block with the source bytes in a temp file, as blob_api does. */
+static int append(struct fixture *f, const char *c, const char *name,
+                  const char *data, const struct blob_append *cond,
+                  uint64_t *offset, struct err *e)
+{
+    struct blob_files *files = blob_store_files(f->bs);
+    struct blob_append a;
+    struct blob_props out;
+    struct err e2 = ERR_INIT;
+    uint64_t id;
+    int fd, rc;
+
+    assert_int_equal(blob_files_create(files, &id, &fd, &e2), 0);
+    assert_int_equal(blob_files_write(fd, data, strlen(data), &e2), 0);
+    if (cond)
+        a = *cond;
+    else
+        memset(&a, 0, sizeof(a));
+    a.src = fd;
+    a.len = strlen(data);
+    memset(&out, 0, sizeof(out));
+    rc = blob_object_append(f->bs, ACCT, c, name, NULL, &a, offset, &out, e);
+    if (rc == 0) {
+        assert_int_equal(out.type, BLOB_TYPE_APPEND);
+        assert_int_equal(out.size, *offset + strlen(data));
+    }
+    blob_props_release(&out);
+    blob_files_discard(files, id, fd);
+    return rc;
+}
+
+static void test_append(void **state)
+{
+    struct fixture *f = *state;
+    struct err e = ERR_INIT;
+    struct blob_content content;
+    struct blob_put p;
+    struct blob_props props;
+    struct blob_append cond;
+    struct stat st;
+    char path[400];
+    uint64_t off = 99;
+    char *got;
+    int fd;
+
+    make_container(f, "ap");
+    memset(&content, 0, sizeof(content));
+    memset(&p, 0, sizeof(p));
+    memset(&props, 0, sizeof(props));
+    p.type = BLOB_TYPE_APPEND;
+    p.content = &content;
+    assert_int_equal(
+        blob_object_put(f->bs, ACCT, "ap", "log", NULL, &p, &props, &e), 0);
+    assert_int_equal(props.type, BLOB_TYPE_APPEND);
+    assert_int_equal(props.size, 0);
+    blob_props_release(&props);
+
+    assert_int_equal(append(f, "ap", "log", "abc", NULL, &off, &e), 0);
+    assert_int_equal(off, 0);
+    assert_int_equal(append(f, "ap", "log", "defg", NULL, &off, &e), 0);
+    assert_int_equal(off, 3);
+    got = read_blob(f, "ap", "log");
+    assert_string_equal(got, "abcdefg");
+    free(got);
+
+    /* conditions: position and size, checked before anything is written */
+    memset(&cond, 0, sizeof(cond));
+    cond.has_append_pos = true;
+    cond.append_pos = 3;
+    assert_int_equal(append(f, "ap", "log", "x", &cond, &off, &e),
+                     -ERR_PRECONDITION);
+    assert_string_equal(e.svc, "AppendPositionConditionNotMet");
+    cond.append_pos = 7;
+    cond.has_max_size = true;
+    cond.max_size = 8;
+    assert_int_equal(append(f, "ap", "log", "xy", &cond, &off, &e),
+                     -ERR_PRECONDITION);
+    assert_string_equal(e.svc, "MaxBlobSizeConditionNotMet");
+    cond.max_size = 9;
+    assert_int_equal(append(f, "ap", "log", "hi", &cond, &off, &e), 0);
+    assert_int_equal(off, 7);
+
+    /* wrong type, missing blob; block operations on an append blob */
+    assert_int_equal(put(f, "ap", "block", "bytes", &e), 0);
+    assert_int_equal(append(f, "ap", "block", "x", NULL, &off, &e),
+                     -ERR_CONFLICT);
+    assert_string_equal(e.svc, "InvalidBlobType");
+    assert_int_equal(append(f, "ap", "none", "x", NULL, &off, &e),
+                     -ERR_NOTFOUND);
+    assert_string_equal(e.svc, "BlobNotFound");
+    {
+        uint64_t file = write_file(f, "blk", 3);
+
+        assert_int_equal(blob_object_put_block(f->bs, ACCT, "ap", "log", NULL,
+                                               (const unsigned char *)"b1", 2,
+                                               file, 3, &e),
+                         -ERR_CONFLICT);
+        assert_string_equal(e.svc, "InvalidBlobType");
+        blob_files_unlink(blob_store_files(f->bs), file);
+    }
+
+    /*
+     * An append cut short after its bytes were written but before its
+     * commit leaves bytes past the committed size: readers never see them,
+     * and the next append cuts them.
+     */
+    memset(&props, 0, sizeof(props));
+    assert_int_equal(
+        blob_object_get(f->bs, ACCT, "ap", "log", &props, NULL, NULL, &e), 0);
+    assert_int_equal(props.size, 9);
+    assert_int_equal(props.append_blocks, 3);
+    snprintf(path, sizeof(path), "%s/blobs/%02x/%016llx", f->dir,
+             (unsigned)(props.file & 0xff), (unsigned long long)props.file);
+    fd = open(path, O_WRONLY | O_APPEND);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "JUNK", 4), 4);
+    close(fd);
+    got = read_blob(f, "ap", "log");
+    assert_string_equal(got, "abcdefghi");
+    free(got);
+
+    /* a restart keeps the file (it is referenced) and the junk is ignored */
+    close_store(f);
+    open_store(f);
+    assert_int_equal(append(f, "ap", "log", "!", NULL, &off, &e), 0);
+    assert_int_equal(off, 9);
+    got = read_blob(f, "ap", "log");
+    assert_string_equal(got, "abcdefghi!");
+    free(got);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_size, 10);
+    blob_props_release(&props);
+
+    /* Put Blob replaces an append blob with a block blob */
+    assert_int_equal(put(f, "ap", "log", "block now", &e), 0);
+    memset(&props, 0, sizeof(props));
+    assert_int_equal(
+        blob_object_get(f->bs, ACCT, "ap", "log", &props, NULL, NULL, &e), 0);
+    assert_int_equal(props.type, BLOB_TYPE_BLOCK);
+    blob_props_release(&props);
+    assert_int_equal(append(f, "ap", "log", "x", NULL, &off, &e),
+                     -ERR_CONFLICT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -806,6 +951,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_inline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_background_reap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_container_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
