@@ -690,7 +690,9 @@ int blob_object_append(struct blob_store *bs, const char *account,
         x.out = out;
         rc = append_write(blob_store_files(bs), &cur, a, &x.t.new_file, &e);
         blob_props_release(&cur);
-        if (rc == 0)
+        if (rc == -ERR_NOTFOUND)
+            x.stale = true; /* its file went: the blob was replaced */
+        else if (rc == 0)
             rc = blob_store_run(bs, &x.t, &e);
         if (rc == 0)
             *offset_out = x.size;
@@ -934,6 +936,10 @@ static int resolve(struct blob_store *bs, const char *account,
         return rc;
     p->found = found;
     p->blob_id = found ? cur.id : 0;
+    if (found && cur.committed && cur.type != BLOB_TYPE_BLOCK) {
+        rc = invalid_blob_type(err); /* before any block id is looked up */
+        goto out;
+    }
     if (found && cur.committed) {
         p->cur_etag = cur.etag;
         load_committed(db, cur.id, &cb, &ncb);
