@@ -613,7 +613,7 @@ static int route_blob(struct http_req *req, const char *m, const char *comp,
                is(comp, "tags") || is(comp, "page") || is(comp, "pagelist") ||
                is(comp, "undelete") || is(comp, "expiry") ||
                is(comp, "immutabilityPolicies") || is(comp, "legalhold") ||
-               is(comp, "query")) {
+               is(comp, "query") || is(comp, "seal")) {
         return not_implemented(e, "this blob operation");
     } else {
         return bad_param(e, "comp", comp);

@@ -289,6 +289,7 @@ test('bad input over raw HTTP is refused and changes nothing', async () => {
   await expectError(put({ 'x-ms-content-crc64': Buffer.alloc(8).toString('base64') }), 400, 'Crc64Mismatch', 'wrong crc64');
   await expectError(raw('GET', url), 405, 'UnsupportedHttpVerb', 'GET');
   await expectError(raw('DELETE', url), 405, 'UnsupportedHttpVerb', 'DELETE');
+  await expectError(raw('PUT', url.replace('comp=appendblock', 'comp=seal'), { body: '' }), 501, 'NotImplemented', 'seal');
   await expectError(raw('PUT', url, { headers: { 'content-length': String(100 * 1024 * 1024 + 1) }, headersOnly: true }),
     413, 'RequestBodyTooLarge', 'over 100 MiB');
   await waitFor(() => fs.readdirSync(tmpDir).length === 0, { what: 'temp files removed' });
